@@ -1,0 +1,3 @@
+from vesalius.cli.main import app
+
+app()

@@ -1,0 +1,1 @@
+"""The ``vesalius`` command line (typer): thin commands over the services."""

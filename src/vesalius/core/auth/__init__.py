@@ -1,0 +1,1 @@
+"""Users, tokens and the access policy that every interface goes through."""

@@ -1,0 +1,33 @@
+"""The archive's tables. Service areas define their own tables on the same ``Base``."""
+
+from vesalius.core.model.accounts import ROLES, Group, GroupMember, Membership, Token, User
+from vesalius.core.model.archive import (
+    VISIBILITIES,
+    Instance,
+    InstanceVersion,
+    Project,
+    Series,
+    Site,
+    Study,
+    Subject,
+)
+from vesalius.core.model.base import Base, utcnow
+
+__all__ = [
+    "ROLES",
+    "VISIBILITIES",
+    "Base",
+    "Group",
+    "GroupMember",
+    "Instance",
+    "InstanceVersion",
+    "Membership",
+    "Project",
+    "Series",
+    "Site",
+    "Study",
+    "Subject",
+    "Token",
+    "User",
+    "utcnow",
+]

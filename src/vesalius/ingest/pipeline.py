@@ -1,0 +1,148 @@
+"""The stage chain: route, parse, de-identify, store, index, publish.
+
+``prepare`` holds the stages that need no database (parse, de-identify, store): import
+runs it in worker processes. ``commit`` holds the ones that do (index and publish, or
+the quarantine row) and runs in the caller's transaction. ``receive`` chains spool,
+both halves and the commit for a single object, as the network services use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from vesalius.core.db import Database
+from vesalius.core.dicom.parse import MediaDirectory, ParsedObject, parse_object
+from vesalius.core.errors import NotFound, RejectedObject
+from vesalius.core.model import Instance, InstanceVersion, Project, utcnow
+from vesalius.core.storage import BlobStore
+from vesalius.ingest import quarantine
+from vesalius.ingest.context import IntakeContext, Outcome
+from vesalius.ingest.deidentify import deidentify
+from vesalius.ingest.index import index_object
+from vesalius.ingest.spool import Spool
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An object after the stages that need no database; small and picklable."""
+
+    origin: str
+    parsed: ParsedObject | None = None
+    rejected: Outcome | None = None
+    reason: str = ""
+    blob_hash: str | None = None
+    size: int = 0
+    written: bool = False
+
+
+def route(session: Session, context: IntakeContext) -> Project:
+    """Find the target project (CLI flag or STOW path now; called AE title later)."""
+    if context.project_key:
+        project = session.scalar(select(Project).where(Project.key == context.project_key))
+        if project is not None:
+            return project
+        raise NotFound(f"no project {context.project_key!r}")
+    if context.called_ae:
+        project = session.scalar(select(Project).where(Project.ae_title == context.called_ae))
+        if project is not None:
+            return project
+    raise NotFound("no project matches this object's destination")
+
+
+def prepare(data: bytes, *, origin: str, store: BlobStore, profile: str | None) -> Prepared:
+    """Parse, de-identify and store one object; refusals keep their bytes for quarantine."""
+    try:
+        parsed = parse_object(data)
+        data, parsed = deidentify(data, parsed, profile=profile)
+    except MediaDirectory as exc:
+        return Prepared(origin=origin, rejected=Outcome.SKIPPED, reason=str(exc))
+    except RejectedObject as exc:
+        blob_hash = hashlib.sha256(data).hexdigest()
+        store.put(blob_hash, data)
+        return Prepared(origin=origin, rejected=Outcome.QUARANTINED, reason=str(exc),
+                        blob_hash=blob_hash, size=len(data))
+    written = store.put(parsed.blob_hash, data)
+    return Prepared(origin=origin, parsed=parsed, blob_hash=parsed.blob_hash, size=parsed.size,
+                    written=written)
+
+
+def commit(session: Session, *, project: Project, prepared: Prepared,
+           context: IntakeContext) -> tuple[Outcome, str]:
+    """Index (and publish) or quarantine one prepared object; returns outcome and reason."""
+    if prepared.rejected is Outcome.SKIPPED:
+        return Outcome.SKIPPED, prepared.reason
+    if prepared.parsed is None:
+        _quarantine(session, project, prepared, context, prepared.reason)
+        return Outcome.QUARANTINED, prepared.reason
+    try:
+        with session.begin_nested():
+            outcome = index_object(session, project=project, parsed=prepared.parsed,
+                                   source=context.source, now=utcnow())
+    except Exception as exc:  # keep the object, say why; never a silent drop
+        reason = f"could not be indexed: {type(exc).__name__}"
+        _quarantine(session, project, prepared, context, reason)
+        return Outcome.QUARANTINED, reason
+    return outcome, ""
+
+
+def _quarantine(session: Session, project: Project, prepared: Prepared, context: IntakeContext,
+                reason: str) -> None:
+    quarantine.add(
+        session, source=context.source, origin=prepared.origin, reason=reason,
+        project_id=project.id, blob_hash=prepared.blob_hash, size=prepared.size,
+        sop_uid=prepared.parsed.sop_uid if prepared.parsed else "",
+    )
+
+
+def release_unreferenced(session: Session, store: BlobStore, hashes: Iterable[str]) -> None:
+    """Remove blobs written for a failed transaction unless something refers to them."""
+    for blob_hash in set(hashes):
+        referenced = session.scalar(select(
+            exists().where(Instance.blob_hash == blob_hash)
+            | exists().where(InstanceVersion.blob_hash == blob_hash)
+            | exists().where(quarantine.QuarantineItem.blob_hash == blob_hash)
+        ))
+        if not referenced:
+            store.remove(blob_hash)
+
+
+def receive(db: Database, store: BlobStore, spool: Spool, context: IntakeContext,
+            data: bytes) -> Outcome:
+    """Spool one object durably, then run the whole chain; the spool entry goes last."""
+    entry = spool.write(data, context)
+    return process_spooled(db, store, spool, entry)
+
+
+def process_spooled(db: Database, store: BlobStore, spool: Spool, entry: Path) -> Outcome:
+    context, data = spool.read(entry)
+    with db.write() as session:
+        with session.begin():
+            project = route(session, context)
+            profile, origin = project.deid_profile, f"{context.source}:{entry.stem}"
+        prepared = prepare(data, origin=origin, store=store, profile=profile)
+        try:
+            with session.begin():
+                project = route(session, context)
+                outcome, _ = commit(session, project=project, prepared=prepared, context=context)
+        except Exception:
+            if prepared.written and prepared.blob_hash:
+                with session.begin():
+                    release_unreferenced(session, store, [prepared.blob_hash])
+            raise
+    spool.remove(entry)
+    return outcome
+
+
+def drain(db: Database, store: BlobStore, spool: Spool) -> int:
+    """Process what a previous run spooled but did not finish; returns how many."""
+    done = 0
+    for entry in spool.pending():
+        process_spooled(db, store, spool, entry)
+        done += 1
+    return done

@@ -1,0 +1,1 @@
+"""The HTTP interface: REST under /api, the web UI under /ui (DICOMweb comes next)."""

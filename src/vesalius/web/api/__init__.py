@@ -1,0 +1,9 @@
+"""REST under /api (DESIGN.md's REST contract); OpenAPI at /api/docs."""
+
+from fastapi import APIRouter
+
+from vesalius.web.api import archive, system
+
+router = APIRouter(prefix="/api")
+router.include_router(system.router)
+router.include_router(archive.router)

@@ -1,0 +1,100 @@
+"""The FastAPI application for one opened home."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from vesalius import __version__
+from vesalius.core.events import Subscribers, dispatch_pending
+from vesalius.core.home import Home
+from vesalius.ingest.pipeline import drain
+from vesalius.ingest.spool import Spool
+from vesalius.ingest.stability import check_stability
+from vesalius.web import api, problems, ui
+
+log = logging.getLogger("vesalius.http")
+
+
+class EventLoop:
+    """Background thread: stability checks and event delivery every few seconds."""
+
+    def __init__(self, home: Home, subscribers: Subscribers) -> None:
+        self.home = home
+        self.subscribers = subscribers
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vesalius-events", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def run_once(self) -> None:
+        with self.home.db.write() as session, session.begin():
+            check_stability(session, default_seconds=self.home.settings.stable_seconds)
+        dispatch_pending(self.home.db.write, self.subscribers)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.home.settings.event_interval):
+            try:
+                self.run_once()
+            except Exception:  # keep the loop alive; the next round retries
+                log.exception("event round failed")
+
+
+def create_app(home: Home, *, background: bool = False,
+               subscribers: Subscribers | None = None) -> FastAPI:
+    subscribers = subscribers or Subscribers()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = EventLoop(home, subscribers) if background else None
+        if background:
+            drained = drain(home.db, home.store, Spool(home.settings.spool_dir))
+            if drained:
+                log.info("finished %d objects left in the spool by an earlier run", drained)
+            assert loop is not None
+            loop.start()
+        try:
+            yield
+        finally:
+            if loop is not None:
+                loop.stop()
+
+    app = FastAPI(
+        title="vesalius",
+        version=__version__,
+        docs_url="/api/docs",
+        openapi_url="/api/openapi.json",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.home = home
+    app.state.subscribers = subscribers
+    problems.install(app)
+    app.include_router(api.router)
+    ui.install(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/projects")
+
+    @app.middleware("http")
+    async def access_log(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response: Response = await call_next(request)
+        # path only: query strings may carry patient names from searches
+        log.info("%s %s %d %.1fms", request.method, request.url.path, response.status_code,
+                 (time.perf_counter() - started) * 1000)
+        return response
+
+    return app
