@@ -104,13 +104,18 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
-        env = {**os.environ, "VESALIUS_HOME": str(settings.home),
-               "VESALIUS_EVENT_INTERVAL": os.environ.get("VESALIUS_EVENT_INTERVAL", "0.2")}
+        env = {
+            **os.environ,
+            "VESALIUS_HOME": str(settings.home),
+            "VESALIUS_EVENT_INTERVAL": os.environ.get("VESALIUS_EVENT_INTERVAL", "0.2"),
+        }
         if settings.database_url:
             env["VESALIUS_DATABASE_URL"] = settings.database_url
         self.process = subprocess.Popen(
             [sys.executable, "-m", "vesalius", "serve", "--http-port", str(self.port)],
-            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

@@ -24,8 +24,9 @@ def get_user(session: Session, name: str) -> User:
     return user
 
 
-def create_user(session: Session, *, name: str, actor: str, admin: bool = False,
-                password: str | None = None) -> User:
+def create_user(
+    session: Session, *, name: str, actor: str, admin: bool = False, password: str | None = None
+) -> User:
     if not NAME_PATTERN.match(name):
         raise InvalidInput("a user name is 1-64 letters, digits, '.', '_', '@' or '-'")
     if session.scalar(select(User.id).where(User.name == name)) is not None:
@@ -36,8 +37,9 @@ def create_user(session: Session, *, name: str, actor: str, admin: bool = False,
         user.password_hash = hash_password(password)
     session.add(user)
     session.flush()
-    audit.record(session, actor=actor, action="user.create", target=f"user:{name}",
-                 detail={"admin": admin})
+    audit.record(
+        session, actor=actor, action="user.create", target=f"user:{name}", detail={"admin": admin}
+    )
     return user
 
 
@@ -64,13 +66,21 @@ def check_login(session: Session, *, name: str, password: str) -> User | None:
 def create_token(session: Session, *, name: str, actor: str, label: str = "") -> str:
     user = get_user(session, name)
     secret = tokens.issue(session, user=user, label=label)
-    audit.record(session, actor=actor, action="token.create", target=f"user:{name}",
-                 detail={"label": label})
+    audit.record(
+        session, actor=actor, action="token.create", target=f"user:{name}", detail={"label": label}
+    )
     return secret
 
 
-def grant(session: Session, *, user_name: str, project_key: str, role: str, actor: str,
-          site_key: str | None = None) -> Membership:
+def grant(
+    session: Session,
+    *,
+    user_name: str,
+    project_key: str,
+    role: str,
+    actor: str,
+    site_key: str | None = None,
+) -> Membership:
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
     user = get_user(session, user_name)
@@ -79,19 +89,29 @@ def grant(session: Session, *, user_name: str, project_key: str, role: str, acto
         raise NotFound(f"no project {project_key!r}")
     site_id = None
     if site_key is not None:
-        site = session.scalar(select(Site).where(Site.project_id == project.id, Site.key == site_key))
+        site = session.scalar(
+            select(Site).where(Site.project_id == project.id, Site.key == site_key)
+        )
         if site is None:
             raise NotFound(f"no site {site_key!r} in project {project_key!r}")
         site_id = site.id
-    existing = session.scalar(select(Membership).where(
-        Membership.project_id == project.id, Membership.user_id == user.id,
-        Membership.role == role, Membership.site_id.is_(site_id) if site_id is None
-        else Membership.site_id == site_id,
-    ))
+    existing = session.scalar(
+        select(Membership).where(
+            Membership.project_id == project.id,
+            Membership.user_id == user.id,
+            Membership.role == role,
+            Membership.site_id.is_(site_id) if site_id is None else Membership.site_id == site_id,
+        )
+    )
     if existing is not None:
         return existing
     membership = Membership(project_id=project.id, user_id=user.id, role=role, site_id=site_id)
     session.add(membership)
-    audit.record(session, actor=actor, action="grant", target=f"project:{project_key}",
-                 detail={"user": user_name, "role": role, "site": site_key})
+    audit.record(
+        session,
+        actor=actor,
+        action="grant",
+        target=f"project:{project_key}",
+        detail={"user": user_name, "role": role, "site": site_key},
+    )
     return membership

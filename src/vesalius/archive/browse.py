@@ -63,13 +63,24 @@ def study_item(study: Study, subject: Subject) -> dict[str, Any]:
     }
 
 
-def list_studies(session: Session, *, project: Project, modality: str | None = None,
-                 date_from: str | None = None, date_to: str | None = None, q: str | None = None,
-                 subject_id: str | None = None, limit: int = 50,
-                 offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def list_studies(
+    session: Session,
+    *,
+    project: Project,
+    modality: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    q: str | None = None,
+    subject_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
     limit, offset = _page(limit, offset)
-    query = (select(Study, Subject).join(Subject, Subject.id == Study.subject_pk)
-             .where(Study.project_id == project.id))
+    query = (
+        select(Study, Subject)
+        .join(Subject, Subject.id == Study.subject_pk)
+        .where(Study.project_id == project.id)
+    )
     if modality:
         # modalities are stored as ",CT,MR,": match a whole code
         query = query.where(Study.modalities.like(f"%,{_escape(modality)},%", escape="!"))
@@ -81,24 +92,28 @@ def list_studies(session: Session, *, project: Project, modality: str | None = N
         query = query.where(Subject.subject_id == subject_id)
     if q:
         pattern = f"%{_escape(q.strip().lower())}%"
-        query = query.where(or_(
-            func.lower(Subject.patient_name).like(pattern, escape="!"),
-            func.lower(Subject.subject_id).like(pattern, escape="!"),
-            func.lower(Study.description).like(pattern, escape="!"),
-            func.lower(Study.accession_number).like(pattern, escape="!"),
-            Study.study_uid == q.strip(),
-        ))
+        query = query.where(
+            or_(
+                func.lower(Subject.patient_name).like(pattern, escape="!"),
+                func.lower(Subject.subject_id).like(pattern, escape="!"),
+                func.lower(Study.description).like(pattern, escape="!"),
+                func.lower(Study.accession_number).like(pattern, escape="!"),
+                Study.study_uid == q.strip(),
+            )
+        )
     total = _total(session, query)
     rows = session.execute(
         query.order_by(Study.study_date.desc(), Study.study_time.desc(), Study.id.desc())
-        .limit(limit).offset(offset)
+        .limit(limit)
+        .offset(offset)
     ).all()
     return [study_item(study, subject) for study, subject in rows], total
 
 
 def get_study(session: Session, *, project: Project, study_uid: str) -> tuple[Study, Subject]:
     row = session.execute(
-        select(Study, Subject).join(Subject, Subject.id == Study.subject_pk)
+        select(Study, Subject)
+        .join(Subject, Subject.id == Study.subject_pk)
         .where(Study.project_id == project.id, Study.study_uid == study_uid)
     ).first()
     if row is None:
@@ -118,15 +133,17 @@ def series_item(series: Series) -> dict[str, Any]:
     }
 
 
-def list_series(session: Session, *, project: Project, study_uid: str, limit: int = 100,
-                offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def list_series(
+    session: Session, *, project: Project, study_uid: str, limit: int = 100, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
     limit, offset = _page(limit, offset)
     study, _ = get_study(session, project=project, study_uid=study_uid)
     query = select(Series).where(Series.study_pk == study.id, Series.instance_count > 0)
     total = _total(session, query)
     rows = session.scalars(
         query.order_by(Series.series_number.is_(None), Series.series_number, Series.id)
-        .limit(limit).offset(offset)
+        .limit(limit)
+        .offset(offset)
     )
     return [series_item(s) for s in rows], total
 
@@ -153,8 +170,15 @@ def instance_item(instance: Instance) -> dict[str, Any]:
     }
 
 
-def list_instances(session: Session, *, project: Project, study_uid: str, series_uid: str,
-                   limit: int = 500, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def list_instances(
+    session: Session,
+    *,
+    project: Project,
+    study_uid: str,
+    series_uid: str,
+    limit: int = 500,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
     limit, offset = _page(limit, offset)
     study, _ = get_study(session, project=project, study_uid=study_uid)
     series = get_series(session, project=project, series_uid=series_uid)
@@ -164,7 +188,8 @@ def list_instances(session: Session, *, project: Project, study_uid: str, series
     total = _total(session, query)
     rows = session.scalars(
         query.order_by(Instance.instance_number.is_(None), Instance.instance_number, Instance.id)
-        .limit(limit).offset(offset)
+        .limit(limit)
+        .offset(offset)
     )
     return [instance_item(i) for i in rows], total
 
@@ -181,50 +206,77 @@ def get_instance(session: Session, *, project: Project, sop_uid: str) -> Instanc
 def list_versions(session: Session, *, project: Project, sop_uid: str) -> list[dict[str, Any]]:
     instance = get_instance(session, project=project, sop_uid=sop_uid)
     rows = session.scalars(
-        select(InstanceVersion).where(InstanceVersion.instance_pk == instance.id)
+        select(InstanceVersion)
+        .where(InstanceVersion.instance_pk == instance.id)
         .order_by(InstanceVersion.version)
     )
     return [
-        {"version": v.version, "digest": v.digest, "size": v.size, "series_uid": v.series_uid,
-         "transfer_syntax_uid": v.transfer_syntax_uid, "source": v.source,
-         "received_at": v.received_at.isoformat(), "latest": v.version == instance.version}
+        {
+            "version": v.version,
+            "digest": v.digest,
+            "size": v.size,
+            "series_uid": v.series_uid,
+            "transfer_syntax_uid": v.transfer_syntax_uid,
+            "source": v.source,
+            "received_at": v.received_at.isoformat(),
+            "latest": v.version == instance.version,
+        }
         for v in rows
     ]
 
 
-def version_blob(session: Session, *, project: Project, sop_uid: str,
-                 version: int | None = None) -> tuple[str, int]:
+def version_blob(
+    session: Session, *, project: Project, sop_uid: str, version: int | None = None
+) -> tuple[str, int]:
     """Blob hash and version number of the latest (or the given) version of an object."""
     instance = get_instance(session, project=project, sop_uid=sop_uid)
     if version is None:
         return instance.blob_hash, instance.version
     blob = session.scalar(
-        select(InstanceVersion.blob_hash)
-        .where(InstanceVersion.instance_pk == instance.id, InstanceVersion.version == version)
+        select(InstanceVersion.blob_hash).where(
+            InstanceVersion.instance_pk == instance.id, InstanceVersion.version == version
+        )
     )
     if blob is None:
         raise NotFound(f"this instance has no version {version}")
     return blob, version
 
 
-def list_subjects(session: Session, *, project: Project, q: str | None = None, limit: int = 50,
-                  offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+def list_subjects(
+    session: Session, *, project: Project, q: str | None = None, limit: int = 50, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
     limit, offset = _page(limit, offset)
     query = select(Subject).where(Subject.project_id == project.id)
     if q:
         pattern = f"%{_escape(q.strip().lower())}%"
-        query = query.where(or_(func.lower(Subject.subject_id).like(pattern, escape="!"),
-                                func.lower(Subject.patient_name).like(pattern, escape="!")))
+        query = query.where(
+            or_(
+                func.lower(Subject.subject_id).like(pattern, escape="!"),
+                func.lower(Subject.patient_name).like(pattern, escape="!"),
+            )
+        )
     total = _total(session, query)
-    counts = (select(Study.subject_pk, func.count(Study.id).label("n"))
-              .where(Study.project_id == project.id).group_by(Study.subject_pk).subquery())
+    counts = (
+        select(Study.subject_pk, func.count(Study.id).label("n"))
+        .where(Study.project_id == project.id)
+        .group_by(Study.subject_pk)
+        .subquery()
+    )
     rows = session.execute(
-        select(Subject, counts.c.n).outerjoin(counts, counts.c.subject_pk == Subject.id)
+        select(Subject, counts.c.n)
+        .outerjoin(counts, counts.c.subject_pk == Subject.id)
         .where(Subject.id.in_(query.with_only_columns(Subject.id)))
-        .order_by(Subject.subject_id).limit(limit).offset(offset)
+        .order_by(Subject.subject_id)
+        .limit(limit)
+        .offset(offset)
     ).all()
     return [
-        {"subject_id": s.subject_id, "patient_name": s.patient_name, "birth_date": s.birth_date,
-         "sex": s.sex, "study_count": n or 0}
+        {
+            "subject_id": s.subject_id,
+            "patient_name": s.patient_name,
+            "birth_date": s.birth_date,
+            "sex": s.sex,
+            "study_count": n or 0,
+        }
         for s, n in rows
     ], total

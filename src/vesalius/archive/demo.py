@@ -32,10 +32,16 @@ def write_demo_files(folder: Path, *, size: int = 128) -> int:
     base = dt.date(2024, 3, 4)
     for n, (patient_id, name, description) in enumerate(PATIENTS):
         for visit in range(2):
-            spec = StudySpec(patient_id=patient_id, patient_name=name,
-                             study_date=base + dt.timedelta(days=30 * n + 180 * visit),
-                             description=description, accession=f"DEMO{n}{visit}")
-            for ds in make_study(spec, SERIES[description], size=size):
+            spec = StudySpec(
+                patient_id=patient_id,
+                patient_name=name,
+                study_date=base + dt.timedelta(days=30 * n + 180 * visit),
+                description=description,
+                accession=f"DEMO{n}{visit}",
+            )
+            for ds in make_study(
+                spec, SERIES[description], size=size, seed=f"vesalius-demo-{patient_id}-{visit}"
+            ):
                 ds.save_as(folder / f"{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
                 count += 1
     return count

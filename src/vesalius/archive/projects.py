@@ -35,11 +35,20 @@ class ProjectView:
         return self.__dict__.copy()
 
 
-def create_project(session: Session, *, key: str, name: str | None, actor: str,
-                   ae_title: str | None = None, visibility: str = "private",
-                   stable_seconds: int | None = None) -> Project:
+def create_project(
+    session: Session,
+    *,
+    key: str,
+    name: str | None,
+    actor: str,
+    ae_title: str | None = None,
+    visibility: str = "private",
+    stable_seconds: int | None = None,
+) -> Project:
     if not KEY_PATTERN.match(key):
-        raise InvalidInput("a project key is 1-64 letters, digits, '-' or '_', starting with a letter or digit")
+        raise InvalidInput(
+            "a project key is 1-64 letters, digits, '-' or '_', starting with a letter or digit"
+        )
     if visibility not in VISIBILITIES:
         raise InvalidInput(f"visibility must be one of {', '.join(VISIBILITIES)}")
     ae = ae_title or default_ae_title(key)
@@ -49,12 +58,18 @@ def create_project(session: Session, *, key: str, name: str | None, actor: str,
         raise Conflict(f"project {key!r} exists already")
     if session.scalar(select(Project.id).where(Project.ae_title == ae)) is not None:
         raise Conflict(f"AE title {ae!r} is used by another project")
-    project = Project(key=key, name=name or key, ae_title=ae, visibility=visibility,
-                      stable_seconds=stable_seconds)
+    project = Project(
+        key=key, name=name or key, ae_title=ae, visibility=visibility, stable_seconds=stable_seconds
+    )
     session.add(project)
     session.flush()
-    audit.record(session, actor=actor, action="project.create", target=f"project:{key}",
-                 detail={"visibility": visibility, "ae_title": ae})
+    audit.record(
+        session,
+        actor=actor,
+        action="project.create",
+        target=f"project:{key}",
+        detail={"visibility": visibility, "ae_title": ae},
+    )
     return project
 
 
@@ -68,13 +83,21 @@ def list_projects(session: Session, *, user: User | None) -> list[ProjectView]:
     projects = list(session.scalars(query))
     counts: dict[int, int] = {}
     if projects:
-        counts = dict(session.execute(
-            select(Study.project_id, func.count(Study.id))
-            .where(Study.project_id.in_([p.id for p in projects]))
-            .group_by(Study.project_id)
-        ).all())
+        counts = dict(
+            session.execute(
+                select(Study.project_id, func.count(Study.id))
+                .where(Study.project_id.in_([p.id for p in projects]))
+                .group_by(Study.project_id)
+            ).all()
+        )
     return [
-        ProjectView(key=p.key, name=p.name, ae_title=p.ae_title, visibility=p.visibility,
-                    created_at=p.created_at.isoformat(), study_count=counts.get(p.id, 0))
+        ProjectView(
+            key=p.key,
+            name=p.name,
+            ae_title=p.ae_title,
+            visibility=p.visibility,
+            created_at=p.created_at.isoformat(),
+            study_count=counts.get(p.id, 0),
+        )
         for p in projects
     ]

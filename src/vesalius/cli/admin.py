@@ -32,13 +32,16 @@ def init(ctx: typer.Context) -> None:
             created = admin is None
             if created:
                 password = secrets.token_urlsafe(12)
-                accounts.create_user(session, name="admin", admin=True, password=password,
-                                     actor=operator())
+                accounts.create_user(
+                    session, name="admin", admin=True, password=password, actor=operator()
+                )
                 write_secret(home.settings.secrets_dir / "admin-password", password)
     password_file = home.settings.secrets_dir / "admin-password"
     out.print(f"vesalius home: {home.settings.home}")
     if created:
-        out.print(f"created user [bold]admin[/bold]; its password is in {password_file} (mode 0600)")
+        out.print(
+            f"created user [bold]admin[/bold]; its password is in {password_file} (mode 0600)"
+        )
     else:
         out.print("the home exists already; its database is up to date")
     out.print("get an API token with:  vesalius token create admin")
@@ -49,7 +52,9 @@ def project_create(
     ctx: typer.Context,
     key: str,
     name: str = typer.Option(None, help="Display name (default: the key)."),
-    ae_title: str = typer.Option(None, "--ae-title", help="DICOM AE title (default: KEY upper-cased)."),
+    ae_title: str = typer.Option(
+        None, "--ae-title", help="DICOM AE title (default: KEY upper-cased)."
+    ),
     public: bool = typer.Option(False, help="Readable by every signed-in user."),
     stable_seconds: int = typer.Option(None, help="Quiet seconds before a series is stable."),
 ) -> None:
@@ -58,8 +63,13 @@ def project_create(
         home = state(ctx).home()
         with home.db.write() as session, session.begin():
             project = projects.create_project(
-                session, key=key, name=name, actor=operator(), ae_title=ae_title,
-                visibility="public" if public else "private", stable_seconds=stable_seconds,
+                session,
+                key=key,
+                name=name,
+                actor=operator(),
+                ae_title=ae_title,
+                visibility="public" if public else "private",
+                stable_seconds=stable_seconds,
             )
             out.print(f"created project {project.key} (AE title {project.ae_title})")
 
@@ -85,16 +95,18 @@ def user_create(
     ctx: typer.Context,
     name: str,
     admin: bool = typer.Option(False, "--admin", help="Site-wide administrator."),
-    password_stdin: bool = typer.Option(False, "--password-stdin",
-                                        help="Read a password for web sign-in from stdin."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read a password for web sign-in from stdin."
+    ),
 ) -> None:
     """Create a user account (sign in to the web UI needs a password)."""
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
     with failures():
         home = state(ctx).home()
         with home.db.write() as session, session.begin():
-            accounts.create_user(session, name=name, admin=admin, password=password,
-                                 actor=operator())
+            accounts.create_user(
+                session, name=name, admin=admin, password=password, actor=operator()
+            )
     out.print(f"created user {name}" + (" (admin)" if admin else ""))
 
 
@@ -118,8 +130,10 @@ def user_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
     with failures():
         home = state(ctx).home()
         with home.db.read() as session:
-            users = [{"name": u.name, "admin": u.is_admin, "active": u.is_active}
-                     for u in session.scalars(select(User).order_by(User.name))]
+            users = [
+                {"name": u.name, "admin": u.is_admin, "active": u.is_active}
+                for u in session.scalars(select(User).order_by(User.name))
+            ]
     if as_json:
         print_json(users)
         return
@@ -130,8 +144,9 @@ def user_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
 
 
 @token_app.command("create")
-def token_create(ctx: typer.Context, user: str,
-                 label: str = typer.Option("", help="What the token is for.")) -> None:
+def token_create(
+    ctx: typer.Context, user: str, label: str = typer.Option("", help="What the token is for.")
+) -> None:
     """Print a new bearer token for USER on stdout (and nothing else)."""
     with failures():
         home = state(ctx).home()
@@ -151,8 +166,14 @@ def grant(
     with failures():
         home = state(ctx).home()
         with home.db.write() as session, session.begin():
-            accounts.grant(session, user_name=user, project_key=project, role=role,
-                           site_key=site, actor=operator())
+            accounts.grant(
+                session,
+                user_name=user,
+                project_key=project,
+                role=role,
+                site_key=site,
+                actor=operator(),
+            )
     out.print(f"{user} is {role} of {project}" + (f" at site {site}" if site else ""))
 
 

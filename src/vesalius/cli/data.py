@@ -27,8 +27,15 @@ quarantine_app = typer.Typer(help="Objects that could not be archived.", no_args
 events_app = typer.Typer(help="The event outbox.", no_args_is_help=True)
 
 
-def run_import(home: Home, paths: list[Path], project: str, *, actor: str,
-               show_progress: bool, workers: int | None = None) -> Summary:
+def run_import(
+    home: Home,
+    paths: list[Path],
+    project: str,
+    *,
+    actor: str,
+    show_progress: bool,
+    workers: int | None = None,
+) -> Summary:
     items = list(expand(paths))
     spec = StoreSpec(home.settings.resolved_storage_url, home.settings.s3_endpoint_url)
     context = IntakeContext(source="import", actor=actor, project_key=project)
@@ -36,8 +43,15 @@ def run_import(home: Home, paths: list[Path], project: str, *, actor: str,
     columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, disable=not show_progress, transient=True) as bar:
         task = bar.add_task("import", total=len(items))
-        return import_items(home.db, home.store, spec, context, items, workers=workers,
-                            progress=lambda n: bar.advance(task, n))
+        return import_items(
+            home.db,
+            home.store,
+            spec,
+            context,
+            items,
+            workers=workers,
+            progress=lambda n: bar.advance(task, n),
+        )
 
 
 def import_(
@@ -50,15 +64,32 @@ def import_(
     """Import DICOM objects; exit 3 if some were quarantined."""
     with failures():
         home = state(ctx).home()
-        summary = run_import(home, paths, project, actor=operator(), workers=workers,
-                             show_progress=not as_json and err.is_terminal)
+        summary = run_import(
+            home,
+            paths,
+            project,
+            actor=operator(),
+            workers=workers,
+            show_progress=not as_json and err.is_terminal,
+        )
     data = summary.to_dict()
     if as_json:
         print_json(data)
     else:
         table = Table("stored", "duplicates", "new versions", "quarantined", "skipped", "seconds")
-        table.add_row(*(str(data[k]) for k in ("stored", "duplicates", "new_versions",
-                                               "quarantined", "skipped", "seconds")))
+        table.add_row(
+            *(
+                str(data[k])
+                for k in (
+                    "stored",
+                    "duplicates",
+                    "new_versions",
+                    "quarantined",
+                    "skipped",
+                    "seconds",
+                )
+            )
+        )
         out.print(table)
         for item in summary.quarantine:
             out.print(f"quarantined: {item['origin']}: {item['reason']}", highlight=False)
@@ -95,17 +126,26 @@ def demo_(ctx: typer.Context) -> None:
         with home.db.write() as session, session.begin():
             exists = session.scalar(select(Project.id).where(Project.key == demo.DEMO_KEY))
             if exists is None:
-                projects.create_project(session, key=demo.DEMO_KEY, name="Demo (generated data)",
-                                        actor=operator())
+                projects.create_project(
+                    session, key=demo.DEMO_KEY, name="Demo (generated data)", actor=operator()
+                )
                 if session.scalar(select(User.id).where(User.name == "admin")) is not None:
-                    accounts.grant(session, user_name="admin", project_key=demo.DEMO_KEY,
-                                   role="owner", actor=operator())
+                    accounts.grant(
+                        session,
+                        user_name="admin",
+                        project_key=demo.DEMO_KEY,
+                        role="owner",
+                        actor=operator(),
+                    )
         with tempfile.TemporaryDirectory() as tmp:
             count = demo.write_demo_files(Path(tmp))
-            summary = run_import(home, [Path(tmp)], demo.DEMO_KEY, actor=operator(),
-                                 show_progress=err.is_terminal)
-    out.print(f"demo project '{demo.DEMO_KEY}': {count} generated objects, "
-              f"{summary.stored} new, {summary.duplicates} already there")
+            summary = run_import(
+                home, [Path(tmp)], demo.DEMO_KEY, actor=operator(), show_progress=err.is_terminal
+            )
+    out.print(
+        f"demo project '{demo.DEMO_KEY}': {count} generated objects, "
+        f"{summary.stored} new, {summary.duplicates} already there"
+    )
 
 
 @events_app.command("process")
@@ -132,14 +172,22 @@ def events_list(
             query = select(OutboxEvent).order_by(OutboxEvent.id.desc()).limit(limit)
             if type_:
                 query = query.where(OutboxEvent.type == type_)
-            rows = [{"id": e.id, "type": e.type, "payload": e.payload,
-                     "created_at": e.created_at.isoformat(),
-                     "delivered": e.delivered_at is not None} for e in session.scalars(query)]
+            rows = [
+                {
+                    "id": e.id,
+                    "type": e.type,
+                    "payload": e.payload,
+                    "created_at": e.created_at.isoformat(),
+                    "delivered": e.delivered_at is not None,
+                }
+                for e in session.scalars(query)
+            ]
     if as_json:
         print_json(rows)
         return
     table = Table("id", "type", "created", "delivered", "payload")
     for r in rows:
-        table.add_row(str(r["id"]), r["type"], r["created_at"][:19], str(r["delivered"]),
-                      str(r["payload"]))
+        table.add_row(
+            str(r["id"]), r["type"], r["created_at"][:19], str(r["delivered"]), str(r["payload"])
+        )
     out.print(table)

@@ -25,8 +25,9 @@ def _version(value: bool) -> None:
 @app.callback()
 def main(
     ctx: typer.Context,
-    home: str = typer.Option(None, "--home", envvar="VESALIUS_HOME",
-                             help="Home folder (default ./vesalius-data)."),
+    home: str = typer.Option(
+        None, "--home", envvar="VESALIUS_HOME", help="Home folder (default ./vesalius-data)."
+    ),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
 ) -> None:
     ctx.obj = CliState(home_arg=home)

@@ -17,7 +17,9 @@ def serve(
     http_port: int = typer.Option(None, "--http-port", help="HTTP port (default 8080)."),
 ) -> None:
     """Serve the REST API and web UI of this home."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     with failures():
         st = state(ctx)
         home = st.home(create=True)

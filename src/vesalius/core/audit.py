@@ -43,8 +43,9 @@ class AuditHead(Base):
     last_hash: Mapped[str] = mapped_column(String(64), default=GENESIS)
 
 
-def _digest(prev_hash: str, at: dt.datetime, actor: str, action: str, target: str,
-            detail: dict[str, Any]) -> str:
+def _digest(
+    prev_hash: str, at: dt.datetime, actor: str, action: str, target: str, detail: dict[str, Any]
+) -> str:
     body = json.dumps(
         [prev_hash, at.isoformat(), actor, action, target, detail],
         sort_keys=True,
@@ -54,8 +55,14 @@ def _digest(prev_hash: str, at: dt.datetime, actor: str, action: str, target: st
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def record(session: Session, *, actor: str, action: str, target: str = "",
-           detail: dict[str, Any] | None = None) -> AuditEvent:
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
     """Append one event in the caller's transaction (committed with the action it audits)."""
     head = session.scalars(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
     if head is None:

@@ -12,13 +12,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from vesalius.core.errors import ConfigError
 
 DEFAULT_HOME = "./vesalius-data"
 CONFIG_FILE = "vesalius.toml"
@@ -29,15 +31,30 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="VESALIUS_", frozen=True, extra="forbid")
 
-    home: Path = Field(default=Path(DEFAULT_HOME), description="Folder holding database, objects, spool and secrets.")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in the home.")
-    storage_url: str | None = Field(default=None, description="Where objects live: a path, file:// or s3://bucket/prefix.")
-    s3_endpoint_url: str | None = Field(default=None, description="S3 endpoint for non-AWS object stores.")
-    stable_seconds: int = Field(default=60, ge=1, description="Quiet time after which a series is stable.")
+    home: Path = Field(
+        default=Path(DEFAULT_HOME),
+        description="Folder holding database, objects, spool and secrets.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite in the home."
+    )
+    storage_url: str | None = Field(
+        default=None, description="Where objects live: a path, file:// or s3://bucket/prefix."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint for non-AWS object stores."
+    )
+    stable_seconds: int = Field(
+        default=60, ge=1, description="Quiet time after which a series is stable."
+    )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     http_port: int = Field(default=8080, ge=0, le=65535, description="HTTP port of `serve`.")
-    import_workers: int = Field(default=0, ge=0, description="Parser processes for import; 0 = one per core.")
-    event_interval: float = Field(default=1.0, gt=0, description="Seconds between event dispatch rounds.")
+    import_workers: int = Field(
+        default=0, ge=0, description="Parser processes for import; 0 = one per core."
+    )
+    event_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between event dispatch rounds."
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -94,4 +111,13 @@ def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
         ) -> tuple[PydanticBaseSettingsSource, ...]:
             return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
 
-    return _HomeSettings(home=home_path, **overrides)
+    try:
+        return _HomeSettings(home=home_path, **overrides)
+    except ValidationError as exc:
+        # name the setting and the rule, never the value (it may be a password)
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
+        )
+        raise ConfigError(f"invalid settings (environment or {toml_file}): {problems}") from None
+    except (ValueError, OSError) as exc:
+        raise ConfigError(f"cannot read {toml_file}: {type(exc).__name__}") from None

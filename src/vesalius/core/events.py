@@ -74,16 +74,22 @@ class Subscribers:
         return self.handlers.get(event_type, [])
 
 
-def publish(session: Session, event_type: str, payload: dict[str, Any],
-            *, project_id: int | None = None) -> OutboxEvent:
+def publish(
+    session: Session, event_type: str, payload: dict[str, Any], *, project_id: int | None = None
+) -> OutboxEvent:
     """Add an event to the outbox in the caller's transaction."""
     event = OutboxEvent(type=event_type, payload=payload, project_id=project_id)
     session.add(event)
     return event
 
 
-def dispatch_pending(session_factory: Callable[[], Session], subscribers: Subscribers,
-                     *, now: dt.datetime | None = None, batch: int = 200) -> int:
+def dispatch_pending(
+    session_factory: Callable[[], Session],
+    subscribers: Subscribers,
+    *,
+    now: dt.datetime | None = None,
+    batch: int = 200,
+) -> int:
     """Deliver due events to their subscribers; returns how many were fully delivered.
 
     Each subscriber call runs in its own transaction together with its delivery mark,
@@ -117,7 +123,9 @@ def dispatch_pending(session_factory: Callable[[], Session], subscribers: Subscr
                     handler(session, session.get(OutboxEvent, event_id))
                     session.add(EventDelivery(event_id=event_id, subscriber=name))
             except Exception as exc:  # a failing subscriber must not stop the others
-                log.warning("subscriber %s failed on event %s: %s", name, event_id, type(exc).__name__)
+                log.warning(
+                    "subscriber %s failed on event %s: %s", name, event_id, type(exc).__name__
+                )
                 failures.append(f"{name}: {type(exc).__name__}: {exc}"[:500])
         with session_factory() as session, session.begin():
             event = session.get(OutboxEvent, event_id)

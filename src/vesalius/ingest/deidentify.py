@@ -11,7 +11,9 @@ from vesalius.core.dicom.parse import ParsedObject
 from vesalius.core.errors import RejectedObject
 
 
-def deidentify(data: bytes, parsed: ParsedObject, *, profile: str | None) -> tuple[bytes, ParsedObject]:
+def deidentify(
+    data: bytes, parsed: ParsedObject, *, profile: str | None
+) -> tuple[bytes, ParsedObject]:
     """Return the bytes and facts to store; identity for projects without a profile.
 
     A project that names a profile this build cannot apply gets its objects

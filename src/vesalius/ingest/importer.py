@@ -48,26 +48,38 @@ def _prepare_item(item: Item) -> Prepared:
     try:
         data = read_item(item, _worker_zips)
     except (OSError, zipfile.BadZipFile, KeyError) as exc:
-        return Prepared(origin=item.origin, rejected=Outcome.QUARANTINED,
-                        reason=f"could not be read: {type(exc).__name__}")
+        return Prepared(
+            origin=item.origin,
+            rejected=Outcome.QUARANTINED,
+            reason=f"could not be read: {type(exc).__name__}",
+        )
     return prepare(data, origin=item.origin, store=_worker_store, profile=_worker_profile)
 
 
-def _prepared_stream(items: Iterable[Item], spec: StoreSpec, profile: str | None,
-                     workers: int) -> Iterator[Prepared]:
+def _prepared_stream(
+    items: Iterable[Item], spec: StoreSpec, profile: str | None, workers: int
+) -> Iterator[Prepared]:
     if workers <= 1:
         _init_worker(spec, profile)
         yield from map(_prepare_item, items)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(spec, profile)) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(spec, profile)
+    ) as pool:
         yield from pool.map(_prepare_item, items, chunksize=4)
 
 
-def import_items(db: Database, store: BlobStore, spec: StoreSpec, context: IntakeContext,
-                 items: list[Item], *, workers: int = 0,
-                 progress: Callable[[int], None] | None = None) -> Summary:
+def import_items(
+    db: Database,
+    store: BlobStore,
+    spec: StoreSpec,
+    context: IntakeContext,
+    items: list[Item],
+    *,
+    workers: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> Summary:
     """Run every item through the chain and return what happened to each."""
     started = time.perf_counter()
     summary = Summary()
@@ -83,12 +95,14 @@ def import_items(db: Database, store: BlobStore, spec: StoreSpec, context: Intak
             try:
                 with session.begin():
                     project = route(session, context)
-                    results = [commit(session, project=project, prepared=p, context=context)
-                               for p in batch]
+                    results = [
+                        commit(session, project=project, prepared=p, context=context) for p in batch
+                    ]
             except Exception:
                 with session.begin():
-                    release_unreferenced(session, store, [p.blob_hash for p in batch
-                                                          if p.written and p.blob_hash])
+                    release_unreferenced(
+                        session, store, [p.blob_hash for p in batch if p.written and p.blob_hash]
+                    )
                 raise
         for prepared, (outcome, reason) in zip(batch, results, strict=True):
             summary.count(outcome)
@@ -108,7 +122,16 @@ def import_items(db: Database, store: BlobStore, spec: StoreSpec, context: Intak
         flush()
     summary.seconds = time.perf_counter() - started
     with db.write() as session, session.begin():
-        audit.record(session, actor=context.actor, action="import", target=f"project:{context.project_key}",
-                     detail={k: v for k, v in summary.to_dict().items()
-                             if k not in ("quarantine", "skipped_items")} | {"project_id": project_id})
+        audit.record(
+            session,
+            actor=context.actor,
+            action="import",
+            target=f"project:{context.project_key}",
+            detail={
+                k: v
+                for k, v in summary.to_dict().items()
+                if k not in ("quarantine", "skipped_items")
+            }
+            | {"project_id": project_id},
+        )
     return summary

@@ -23,8 +23,9 @@ from vesalius.ingest.context import Outcome
 Row = TypeVar("Row", Subject, Study, Series)
 
 
-def _get_or_create(session: Session, model: type[Row], match: dict[str, Any],
-                   values: dict[str, Any]) -> tuple[Row, bool]:
+def _get_or_create(
+    session: Session, model: type[Row], match: dict[str, Any], values: dict[str, Any]
+) -> tuple[Row, bool]:
     """Find a row by its unique key or insert it; a concurrent insert wins gracefully."""
     query = select(model).filter_by(**match)
     row = session.scalar(query)
@@ -48,11 +49,14 @@ def _fill(row: Any, values: dict[str, Any]) -> None:
             setattr(row, name, value)
 
 
-def index_object(session: Session, *, project: Project, parsed: ParsedObject, source: str,
-                 now: dt.datetime) -> Outcome:
+def index_object(
+    session: Session, *, project: Project, parsed: ParsedObject, source: str, now: dt.datetime
+) -> Outcome:
     f = parsed.fields
     instance = session.scalar(
-        select(Instance).where(Instance.project_id == project.id, Instance.sop_uid == parsed.sop_uid)
+        select(Instance).where(
+            Instance.project_id == project.id, Instance.sop_uid == parsed.sop_uid
+        )
     )
     if instance is not None:
         known = session.scalar(
@@ -64,7 +68,11 @@ def index_object(session: Session, *, project: Project, parsed: ParsedObject, so
         if known is not None:
             return Outcome.DUPLICATE
 
-    subject_values = {"patient_name": f["patient_name"], "birth_date": f["birth_date"], "sex": f["sex"]}
+    subject_values = {
+        "patient_name": f["patient_name"],
+        "birth_date": f["birth_date"],
+        "sex": f["sex"],
+    }
     subject, created = _get_or_create(
         session, Subject, {"project_id": project.id, "subject_id": f["patient_id"]}, subject_values
     )
@@ -72,23 +80,32 @@ def index_object(session: Session, *, project: Project, parsed: ParsedObject, so
         _fill(subject, subject_values)
 
     study_values = {
-        "study_date": f["study_date"], "study_time": f["study_time"],
-        "description": f["study_description"], "accession_number": f["accession_number"],
-        "study_id": f["study_id"], "referring_physician": f["referring_physician"],
+        "study_date": f["study_date"],
+        "study_time": f["study_time"],
+        "description": f["study_description"],
+        "accession_number": f["accession_number"],
+        "study_id": f["study_id"],
+        "referring_physician": f["referring_physician"],
     }
     study, created = _get_or_create(
-        session, Study, {"project_id": project.id, "study_uid": parsed.study_uid},
+        session,
+        Study,
+        {"project_id": project.id, "study_uid": parsed.study_uid},
         {**study_values, "subject_pk": subject.id, "created_at": now, "last_received_at": now},
     )
     if not created:
         _fill(study, study_values)
 
     series_values = {
-        "modality": f["modality"], "series_number": f["series_number"],
-        "description": f["series_description"], "body_part": f["body_part"],
+        "modality": f["modality"],
+        "series_number": f["series_number"],
+        "description": f["series_description"],
+        "body_part": f["body_part"],
     }
     series, created = _get_or_create(
-        session, Series, {"project_id": project.id, "series_uid": parsed.series_uid},
+        session,
+        Series,
+        {"project_id": project.id, "series_uid": parsed.series_uid},
         {**series_values, "study_pk": study.id, "created_at": now, "last_received_at": now},
     )
     if created:
@@ -98,8 +115,13 @@ def index_object(session: Session, *, project: Project, parsed: ParsedObject, so
     _add_modality(study, series.modality)
 
     if instance is None:
-        instance = Instance(project_id=project.id, sop_uid=parsed.sop_uid, series_pk=series.id,
-                            version=1, received_at=now)
+        instance = Instance(
+            project_id=project.id,
+            sop_uid=parsed.sop_uid,
+            series_pk=series.id,
+            version=1,
+            received_at=now,
+        )
         session.add(instance)
         series.instance_count += 1
         study.instance_count += 1
@@ -118,21 +140,37 @@ def index_object(session: Session, *, project: Project, parsed: ParsedObject, so
     instance.dicom_json = parsed.dicom_json
     instance.received_at = now
     session.flush()
-    session.add(InstanceVersion(
-        instance_pk=instance.id, version=instance.version, digest=parsed.digest,
-        blob_hash=parsed.blob_hash, size=parsed.size,
-        transfer_syntax_uid=parsed.transfer_syntax_uid, series_uid=parsed.series_uid,
-        source=source, received_at=now,
-    ))
+    session.add(
+        InstanceVersion(
+            instance_pk=instance.id,
+            version=instance.version,
+            digest=parsed.digest,
+            blob_hash=parsed.blob_hash,
+            size=parsed.size,
+            transfer_syntax_uid=parsed.transfer_syntax_uid,
+            series_uid=parsed.series_uid,
+            source=source,
+            received_at=now,
+        )
+    )
 
     # A new object re-opens its series and study (event contract in DESIGN.md).
     series.last_received_at = study.last_received_at = now
     series.stable_at = study.stable_at = None
-    events.publish(session, events.INSTANCE_STORED, {
-        "project": project.key, "study_uid": parsed.study_uid, "series_uid": parsed.series_uid,
-        "sop_uid": parsed.sop_uid, "version": instance.version, "digest": parsed.digest,
-        "source": source,
-    }, project_id=project.id)
+    events.publish(
+        session,
+        events.INSTANCE_STORED,
+        {
+            "project": project.key,
+            "study_uid": parsed.study_uid,
+            "series_uid": parsed.series_uid,
+            "sop_uid": parsed.sop_uid,
+            "version": instance.version,
+            "digest": parsed.digest,
+            "source": source,
+        },
+        project_id=project.id,
+    )
     return outcome
 
 

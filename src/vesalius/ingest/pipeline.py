@@ -65,15 +65,22 @@ def prepare(data: bytes, *, origin: str, store: BlobStore, profile: str | None) 
     except RejectedObject as exc:
         blob_hash = hashlib.sha256(data).hexdigest()
         store.put(blob_hash, data)
-        return Prepared(origin=origin, rejected=Outcome.QUARANTINED, reason=str(exc),
-                        blob_hash=blob_hash, size=len(data))
+        return Prepared(
+            origin=origin,
+            rejected=Outcome.QUARANTINED,
+            reason=str(exc),
+            blob_hash=blob_hash,
+            size=len(data),
+        )
     written = store.put(parsed.blob_hash, data)
-    return Prepared(origin=origin, parsed=parsed, blob_hash=parsed.blob_hash, size=parsed.size,
-                    written=written)
+    return Prepared(
+        origin=origin, parsed=parsed, blob_hash=parsed.blob_hash, size=parsed.size, written=written
+    )
 
 
-def commit(session: Session, *, project: Project, prepared: Prepared,
-           context: IntakeContext) -> tuple[Outcome, str]:
+def commit(
+    session: Session, *, project: Project, prepared: Prepared, context: IntakeContext
+) -> tuple[Outcome, str]:
     """Index (and publish) or quarantine one prepared object; returns outcome and reason."""
     if prepared.rejected is Outcome.SKIPPED:
         return Outcome.SKIPPED, prepared.reason
@@ -82,8 +89,13 @@ def commit(session: Session, *, project: Project, prepared: Prepared,
         return Outcome.QUARANTINED, prepared.reason
     try:
         with session.begin_nested():
-            outcome = index_object(session, project=project, parsed=prepared.parsed,
-                                   source=context.source, now=utcnow())
+            outcome = index_object(
+                session,
+                project=project,
+                parsed=prepared.parsed,
+                source=context.source,
+                now=utcnow(),
+            )
     except Exception as exc:  # keep the object, say why; never a silent drop
         reason = f"could not be indexed: {type(exc).__name__}"
         _quarantine(session, project, prepared, context, reason)
@@ -91,11 +103,17 @@ def commit(session: Session, *, project: Project, prepared: Prepared,
     return outcome, ""
 
 
-def _quarantine(session: Session, project: Project, prepared: Prepared, context: IntakeContext,
-                reason: str) -> None:
+def _quarantine(
+    session: Session, project: Project, prepared: Prepared, context: IntakeContext, reason: str
+) -> None:
     quarantine.add(
-        session, source=context.source, origin=prepared.origin, reason=reason,
-        project_id=project.id, blob_hash=prepared.blob_hash, size=prepared.size,
+        session,
+        source=context.source,
+        origin=prepared.origin,
+        reason=reason,
+        project_id=project.id,
+        blob_hash=prepared.blob_hash,
+        size=prepared.size,
         sop_uid=prepared.parsed.sop_uid if prepared.parsed else "",
     )
 
@@ -103,17 +121,20 @@ def _quarantine(session: Session, project: Project, prepared: Prepared, context:
 def release_unreferenced(session: Session, store: BlobStore, hashes: Iterable[str]) -> None:
     """Remove blobs written for a failed transaction unless something refers to them."""
     for blob_hash in set(hashes):
-        referenced = session.scalar(select(
-            exists().where(Instance.blob_hash == blob_hash)
-            | exists().where(InstanceVersion.blob_hash == blob_hash)
-            | exists().where(quarantine.QuarantineItem.blob_hash == blob_hash)
-        ))
+        referenced = session.scalar(
+            select(
+                exists().where(Instance.blob_hash == blob_hash)
+                | exists().where(InstanceVersion.blob_hash == blob_hash)
+                | exists().where(quarantine.QuarantineItem.blob_hash == blob_hash)
+            )
+        )
         if not referenced:
             store.remove(blob_hash)
 
 
-def receive(db: Database, store: BlobStore, spool: Spool, context: IntakeContext,
-            data: bytes) -> Outcome:
+def receive(
+    db: Database, store: BlobStore, spool: Spool, context: IntakeContext, data: bytes
+) -> Outcome:
     """Spool one object durably, then run the whole chain; the spool entry goes last."""
     entry = spool.write(data, context)
     return process_spooled(db, store, spool, entry)

@@ -48,18 +48,33 @@ class QuarantineView:
         return self.__dict__.copy()
 
 
-def add(session: Session, *, source: str, origin: str, reason: str, project_id: int | None,
-        blob_hash: str | None, size: int, sop_uid: str = "") -> QuarantineItem:
+def add(
+    session: Session,
+    *,
+    source: str,
+    origin: str,
+    reason: str,
+    project_id: int | None,
+    blob_hash: str | None,
+    size: int,
+    sop_uid: str = "",
+) -> QuarantineItem:
     item = QuarantineItem(
-        source=source, origin=origin[:1024], reason=reason, project_id=project_id,
-        blob_hash=blob_hash, size=size, sop_uid=sop_uid[:64],
+        source=source,
+        origin=origin[:1024],
+        reason=reason,
+        project_id=project_id,
+        blob_hash=blob_hash,
+        size=size,
+        sop_uid=sop_uid[:64],
     )
     session.add(item)
     return item
 
 
-def list_items(session: Session, *, project_ids: list[int] | None = None, limit: int = 100,
-               offset: int = 0) -> tuple[list[QuarantineView], int]:
+def list_items(
+    session: Session, *, project_ids: list[int] | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[QuarantineView], int]:
     """Quarantined objects, newest first; ``project_ids=None`` means every project."""
     query = select(QuarantineItem, Project.key).outerjoin(
         Project, Project.id == QuarantineItem.project_id
@@ -74,9 +89,15 @@ def list_items(session: Session, *, project_ids: list[int] | None = None, limit:
     total = session.scalar(count) or 0
     return [
         QuarantineView(
-            id=item.id, received_at=item.received_at.isoformat(), project=key,
-            source=item.source, origin=item.origin, reason=item.reason, size=item.size,
-            sop_uid=item.sop_uid, blob_hash=item.blob_hash,
+            id=item.id,
+            received_at=item.received_at.isoformat(),
+            project=key,
+            source=item.source,
+            origin=item.origin,
+            reason=item.reason,
+            size=item.size,
+            sop_uid=item.sop_uid,
+            blob_hash=item.blob_hash,
         )
         for item, key in rows
     ], total

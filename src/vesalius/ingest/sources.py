@@ -68,7 +68,11 @@ def _find_case_insensitive(root: Path, parts: list[str]) -> Path | None:
         if candidate.exists():
             current = candidate
             continue
-        matches = [p for p in current.iterdir() if p.name.lower() == part.lower()] if current.is_dir() else []
+        matches = (
+            [p for p in current.iterdir() if p.name.lower() == part.lower()]
+            if current.is_dir()
+            else []
+        )
         if not matches:
             return None
         current = matches[0]

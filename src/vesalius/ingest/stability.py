@@ -17,8 +17,9 @@ from vesalius.core import events
 from vesalius.core.model import Project, Series, Study, utcnow
 
 
-def check_stability(session: Session, *, default_seconds: int,
-                    now: dt.datetime | None = None) -> tuple[int, int]:
+def check_stability(
+    session: Session, *, default_seconds: int, now: dt.datetime | None = None
+) -> tuple[int, int]:
     """Announce newly stable series and studies; returns how many of each."""
     now = now or utcnow()
     series_count = study_count = 0
@@ -33,10 +34,17 @@ def check_stability(session: Session, *, default_seconds: int,
         ).all()
         for series, study_uid in rows:
             series.stable_at = now
-            events.publish(session, events.SERIES_STABLE, {
-                "project": project.key, "study_uid": study_uid, "series_uid": series.series_uid,
-                "instances": series.instance_count,
-            }, project_id=project.id)
+            events.publish(
+                session,
+                events.SERIES_STABLE,
+                {
+                    "project": project.key,
+                    "study_uid": study_uid,
+                    "series_uid": series.series_uid,
+                    "instances": series.instance_count,
+                },
+                project_id=project.id,
+            )
             series_count += 1
         session.flush()
         open_series = exists().where(Series.study_pk == Study.id, Series.stable_at.is_(None))
@@ -48,9 +56,16 @@ def check_stability(session: Session, *, default_seconds: int,
         ).all()
         for study in studies:
             study.stable_at = now
-            events.publish(session, events.STUDY_STABLE, {
-                "project": project.key, "study_uid": study.study_uid,
-                "series": study.series_count, "instances": study.instance_count,
-            }, project_id=project.id)
+            events.publish(
+                session,
+                events.STUDY_STABLE,
+                {
+                    "project": project.key,
+                    "study_uid": study.study_uid,
+                    "series": study.series_count,
+                    "instances": study.instance_count,
+                },
+                project_id=project.id,
+            )
             study_count += 1
     return series_count, study_count

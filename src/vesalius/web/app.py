@@ -51,8 +51,9 @@ class EventLoop:
                 log.exception("event round failed")
 
 
-def create_app(home: Home, *, background: bool = False,
-               subscribers: Subscribers | None = None) -> FastAPI:
+def create_app(
+    home: Home, *, background: bool = False, subscribers: Subscribers | None = None
+) -> FastAPI:
     subscribers = subscribers or Subscribers()
 
     @asynccontextmanager
@@ -93,8 +94,13 @@ def create_app(home: Home, *, background: bool = False,
         started = time.perf_counter()
         response: Response = await call_next(request)
         # path only: query strings may carry patient names from searches
-        log.info("%s %s %d %.1fms", request.method, request.url.path, response.status_code,
-                 (time.perf_counter() - started) * 1000)
+        log.info(
+            "%s %s %d %.1fms",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+        )
         return response
 
     return app

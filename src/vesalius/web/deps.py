@@ -56,8 +56,11 @@ def current_user(request: Request, session: DB) -> User:
     elif cookie := request.cookies.get(SESSION_COOKIE):
         user = tokens.authenticate(session, cookie, kind="session")
     if user is None:
-        raise Unauthenticated("a valid bearer token is needed" if secret or not
-                              request.cookies.get(SESSION_COOKIE) else "the session has ended")
+        raise Unauthenticated(
+            "a valid bearer token is needed"
+            if secret or not request.cookies.get(SESSION_COOKIE)
+            else "the session has ended"
+        )
     return user
 
 

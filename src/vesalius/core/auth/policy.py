@@ -44,8 +44,9 @@ def readable_project_ids(session: Session, user: User) -> list[int] | None:
     )
 
 
-def project_for(session: Session, user: User, key: str, *,
-                need: frozenset[str] = READ_ROLES) -> Project:
+def project_for(
+    session: Session, user: User, key: str, *, need: frozenset[str] = READ_ROLES
+) -> Project:
     """The project ``key`` if ``user`` holds one of the ``need`` roles (or may read it)."""
     project = session.scalar(select(Project).where(Project.key == key))
     if project is None:

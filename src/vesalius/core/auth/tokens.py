@@ -23,13 +23,20 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def issue(session: Session, *, user: User, kind: str = "api", label: str = "",
-          lifetime: dt.timedelta | None = None) -> str:
+def issue(
+    session: Session,
+    *,
+    user: User,
+    kind: str = "api",
+    label: str = "",
+    lifetime: dt.timedelta | None = None,
+) -> str:
     """Create a token for ``user`` and return its secret (the only time it is seen)."""
     secret = PREFIX + secrets.token_urlsafe(32)
     expires = utcnow() + lifetime if lifetime else None
-    session.add(Token(user_id=user.id, token_hash=_hash(secret), kind=kind, label=label,
-                      expires_at=expires))
+    session.add(
+        Token(user_id=user.id, token_hash=_hash(secret), kind=kind, label=label, expires_at=expires)
+    )
     return secret
 
 
@@ -38,7 +45,8 @@ def authenticate(session: Session, secret: str, *, kind: str | None = None) -> U
     if not secret.startswith(PREFIX):
         return None
     row = session.execute(
-        select(Token, User).join(User, User.id == Token.user_id)
+        select(Token, User)
+        .join(User, User.id == Token.user_id)
         .where(Token.token_hash == _hash(secret))
     ).first()
     if row is None:

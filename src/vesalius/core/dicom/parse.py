@@ -18,6 +18,7 @@ import pydicom
 from pydicom import filereader
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.pixels.utils import get_expected_length
 from pydicom.uid import UID
 
 from vesalius.core.dicom.dicom_json import dataset_to_json
@@ -93,19 +94,12 @@ def _check_pixel_data_length(ds: Dataset) -> None:
     if ts is not None and UID(ts).is_compressed:
         return
     try:
-        rows, cols = int(ds.Rows), int(ds.Columns)
-        bits = int(ds.BitsAllocated)
-        samples = int(ds.get("SamplesPerPixel", 1) or 1)
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-    except (AttributeError, TypeError, ValueError):
-        return
-    expected = rows * cols * samples * frames * bits // 8
+        expected = get_expected_length(ds)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return  # not enough pixel description to know; the object is kept as received
     actual = len(ds.PixelData)
     if actual < expected:
-        raise RejectedObject(
-            f"truncated: Pixel Data has {actual} bytes, {expected} expected "
-            f"({rows}x{cols}x{samples}x{frames} at {bits} bits)"
-        )
+        raise RejectedObject(f"truncated: Pixel Data has {actual} bytes, {expected} expected")
 
 
 def _text(ds: Dataset, keyword: str, limit: int = 200) -> str:

@@ -43,9 +43,18 @@ def phantom(size: int, slice_index: int, seed: int) -> np.ndarray:
     return np.clip(image, 0, 4095).astype(np.uint16)
 
 
-def make_instance(*, spec: StudySpec, study_uid: str, series_uid: str, modality: str,
-                  series_number: int, series_description: str, index: int, size: int = 64,
-                  sop_uid: str | None = None) -> Dataset:
+def make_instance(
+    *,
+    spec: StudySpec,
+    study_uid: str,
+    series_uid: str,
+    modality: str,
+    series_number: int,
+    series_description: str,
+    index: int,
+    size: int = 64,
+    sop_uid: str | None = None,
+) -> Dataset:
     """One image of a generated series, as a complete Part 10 dataset."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SOP_CLASSES[modality]
@@ -101,15 +110,36 @@ def to_bytes(ds: Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def make_study(spec: StudySpec, series: list[tuple[str, str, int]], *, size: int = 64) -> list[Dataset]:
-    """A study with the given ``(modality, description, images)`` series."""
-    study_uid = generate_uid(prefix=ROOT)
+def make_study(
+    spec: StudySpec, series: list[tuple[str, str, int]], *, size: int = 64, seed: str | None = None
+) -> list[Dataset]:
+    """A study with the given ``(modality, description, images)`` series.
+
+    With a ``seed`` every UID is derived from it, so the same call makes the same
+    objects again (the demo loads as duplicates the second time); without, UIDs are new.
+    """
+
+    def uid(*parts: object) -> str:
+        if seed is None:
+            return generate_uid(prefix=ROOT)
+        return generate_uid(prefix=ROOT, entropy_srcs=[seed, *map(str, parts)])
+
+    study_uid = uid("study")
     out = []
     for number, (modality, description, count) in enumerate(series, start=1):
-        series_uid = generate_uid(prefix=ROOT)
+        series_uid = uid("series", number)
         out.extend(
-            make_instance(spec=spec, study_uid=study_uid, series_uid=series_uid, modality=modality,
-                          series_number=number, series_description=description, index=i, size=size)
+            make_instance(
+                spec=spec,
+                study_uid=study_uid,
+                series_uid=series_uid,
+                modality=modality,
+                series_number=number,
+                series_description=description,
+                index=i,
+                size=size,
+                sop_uid=uid("instance", number, i),
+            )
             for i in range(count)
         )
     return out

@@ -30,23 +30,44 @@ def get_project(key: str, session: DB, user: CurrentUser) -> dict[str, Any]:
 
 
 @router.get("/projects/{key}/subjects")
-def list_subjects(key: str, session: DB, user: CurrentUser, q: str | None = None,
-                  limit: int = Limit, offset: int = Offset) -> dict[str, Any]:
+def list_subjects(
+    key: str,
+    session: DB,
+    user: CurrentUser,
+    q: str | None = None,
+    limit: int = Limit,
+    offset: int = Offset,
+) -> dict[str, Any]:
     project = project_for(session, user, key)
     items, total = browse.list_subjects(session, project=project, q=q, limit=limit, offset=offset)
     return {"items": items, "total": total}
 
 
 @router.get("/projects/{key}/studies")
-def list_studies(key: str, session: DB, user: CurrentUser, modality: str | None = None,
-                 date_from: str | None = None, date_to: str | None = None,
-                 q: str | None = None, subject_id: str | None = None,
-                 limit: int = Limit, offset: int = Offset) -> dict[str, Any]:
+def list_studies(
+    key: str,
+    session: DB,
+    user: CurrentUser,
+    modality: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    q: str | None = None,
+    subject_id: str | None = None,
+    limit: int = Limit,
+    offset: int = Offset,
+) -> dict[str, Any]:
     """Studies, newest first; filters: modality, date_from/date_to, q (text), subject_id."""
     project = project_for(session, user, key)
     items, total = browse.list_studies(
-        session, project=project, modality=modality, date_from=date_from, date_to=date_to,
-        q=q, subject_id=subject_id, limit=limit, offset=offset,
+        session,
+        project=project,
+        modality=modality,
+        date_from=date_from,
+        date_to=date_to,
+        q=q,
+        subject_id=subject_id,
+        limit=limit,
+        offset=offset,
     )
     return {"items": items, "total": total}
 
@@ -59,22 +80,40 @@ def get_study(key: str, study_uid: str, session: DB, user: CurrentUser) -> dict[
 
 
 @router.get("/projects/{key}/studies/{study_uid}/series")
-def list_series(key: str, study_uid: str, session: DB, user: CurrentUser,
-                limit: int = Query(100, ge=1, le=browse.MAX_LIMIT),
-                offset: int = Offset) -> dict[str, Any]:
+def list_series(
+    key: str,
+    study_uid: str,
+    session: DB,
+    user: CurrentUser,
+    limit: int = Query(100, ge=1, le=browse.MAX_LIMIT),
+    offset: int = Offset,
+) -> dict[str, Any]:
     project = project_for(session, user, key)
-    items, total = browse.list_series(session, project=project, study_uid=study_uid,
-                                      limit=limit, offset=offset)
+    items, total = browse.list_series(
+        session, project=project, study_uid=study_uid, limit=limit, offset=offset
+    )
     return {"items": items, "total": total}
 
 
 @router.get("/projects/{key}/studies/{study_uid}/series/{series_uid}/instances")
-def list_instances(key: str, study_uid: str, series_uid: str, session: DB, user: CurrentUser,
-                   limit: int = Query(500, ge=1, le=browse.MAX_LIMIT),
-                   offset: int = Offset) -> dict[str, Any]:
+def list_instances(
+    key: str,
+    study_uid: str,
+    series_uid: str,
+    session: DB,
+    user: CurrentUser,
+    limit: int = Query(500, ge=1, le=browse.MAX_LIMIT),
+    offset: int = Offset,
+) -> dict[str, Any]:
     project = project_for(session, user, key)
-    items, total = browse.list_instances(session, project=project, study_uid=study_uid,
-                                         series_uid=series_uid, limit=limit, offset=offset)
+    items, total = browse.list_instances(
+        session,
+        project=project,
+        study_uid=study_uid,
+        series_uid=series_uid,
+        limit=limit,
+        offset=offset,
+    )
     return {"items": items, "total": total}
 
 
@@ -85,16 +124,30 @@ def list_versions(key: str, sop_uid: str, session: DB, user: CurrentUser) -> dic
     return {"items": items, "total": len(items)}
 
 
-@router.get("/projects/{key}/instances/{sop_uid}/file",
-            responses={200: {"content": {"application/dicom": {}}}})
-def get_file(key: str, sop_uid: str, request: Request, session: DB, user: CurrentUser,
-             version: int | None = Query(None, ge=1)) -> Response:
+@router.get(
+    "/projects/{key}/instances/{sop_uid}/file",
+    responses={200: {"content": {"application/dicom": {}}}},
+)
+def get_file(
+    key: str,
+    sop_uid: str,
+    request: Request,
+    session: DB,
+    user: CurrentUser,
+    version: int | None = Query(None, ge=1),
+) -> Response:
     """The stored object, byte for byte as received (latest version unless ``version``)."""
     project = project_for(session, user, key)
-    blob_hash, number = browse.version_blob(session, project=project, sop_uid=sop_uid,
-                                            version=version)
+    blob_hash, number = browse.version_blob(
+        session, project=project, sop_uid=sop_uid, version=version
+    )
     data = request.app.state.home.store.get(blob_hash)
-    return Response(data, media_type="application/dicom", headers={
-        "Content-Disposition": f'attachment; filename="{sop_uid}.dcm"',
-        "ETag": f'"{blob_hash}"', "X-Vesalius-Version": str(number),
-    })
+    return Response(
+        data,
+        media_type="application/dicom",
+        headers={
+            "Content-Disposition": f'attachment; filename="{sop_uid}.dcm"',
+            "ETag": f'"{blob_hash}"',
+            "X-Vesalius-Version": str(number),
+        },
+    )

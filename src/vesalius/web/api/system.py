@@ -23,12 +23,17 @@ def health(session: DB) -> dict[str, Any]:
 
 
 @router.get("/quarantine")
-def list_quarantine(session: DB, user: CurrentUser, limit: int = Query(50, ge=1, le=1000),
-                    offset: int = Query(0, ge=0)) -> dict[str, Any]:
+def list_quarantine(
+    session: DB,
+    user: CurrentUser,
+    limit: int = Query(50, ge=1, le=1000),
+    offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
     """Quarantined objects: all for admins, else those of projects the caller curates."""
     project_ids = readable_project_ids(session, user)
     if project_ids is not None:
         project_ids = [p for p in project_ids if roles_in(session, user, p) & MANAGE_ROLES]
-    items, total = quarantine.list_items(session, project_ids=project_ids, limit=limit,
-                                         offset=offset)
+    items, total = quarantine.list_items(
+        session, project_ids=project_ids, limit=limit, offset=offset
+    )
     return {"items": [i.to_dict() for i in items], "total": total}
