@@ -14,7 +14,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from sqlalchemy import func, select
 
-from vesalius.core.dicom.synthetic import StudySpec, make_study, to_bytes
+from vesalius.core.dicom.synthetic import StudySpec, make_study
 from vesalius.core.events import OutboxEvent
 from vesalius.core.home import Home
 from vesalius.core.model import Instance, InstanceVersion, Series, Study

@@ -94,8 +94,8 @@ def _check_pixel_data_length(ds: Dataset) -> None:
     if ts is not None and UID(ts).is_compressed:
         return
     try:
-        expected = get_expected_length(ds)
-    except (AttributeError, KeyError, TypeError, ValueError):
+        expected = int(get_expected_length(ds))
+    except Exception:
         return  # not enough pixel description to know; the object is kept as received
     actual = len(ds.PixelData)
     if actual < expected:
@@ -144,7 +144,12 @@ def parse_object(data: bytes) -> ParsedObject:
     """Check one received object and compute its identity and index facts."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # odd values are kept as received, not reported
-        return _parse(data)
+        try:
+            return _parse(data)
+        except RejectedObject:
+            raise
+        except Exception as exc:  # pydicom meets every kind of broken file; none may stop intake
+            raise RejectedObject(f"could not be parsed: {type(exc).__name__}") from exc
 
 
 def _parse(data: bytes) -> ParsedObject:
