@@ -36,7 +36,7 @@ def expected_objects(roots: list[Path]) -> dict[str, tuple[str, str]]:
     expected: dict[str, tuple[str, str]] = {}
     files = []
     for root in roots:
-        for folder, dirs, names in sorted_walk(root):
+        for folder, _dirs, names in sorted_walk(root):
             files.extend(Path(folder) / n for n in names)
     for path in files:
         with warnings.catch_warnings():
@@ -46,16 +46,20 @@ def expected_objects(roots: list[Path]) -> dict[str, tuple[str, str]]:
                     ds = pydicom.dcmread(path)
                 except pydicom.errors.InvalidDicomError:
                     ds = pydicom.dcmread(path, force=True)
-                uids = [str(ds.get(k, "") or "").strip() for k in
-                        ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")]
-                if not all(uids) or ds.get("SOPClassUID") == DICOMDIR_CLASS or (
-                    ds.file_meta.get("MediaStorageSOPClassUID") == DICOMDIR_CLASS
+                uids = [
+                    str(ds.get(k, "") or "").strip()
+                    for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+                ]
+                if (
+                    not all(uids)
+                    or ds.get("SOPClassUID") == DICOMDIR_CLASS
+                    or (ds.file_meta.get("MediaStorageSOPClassUID") == DICOMDIR_CLASS)
                 ):
                     continue
                 ts = ds.file_meta.get("TransferSyntaxUID")
-                if "PixelData" in ds and not (ts and pydicom.uid.UID(ts).is_compressed):
-                    if len(ds.PixelData) < get_expected_length(ds):
-                        continue
+                native = "PixelData" in ds and not (ts and pydicom.uid.UID(ts).is_compressed)
+                if native and len(ds.PixelData) < get_expected_length(ds):
+                    continue
                 ds.to_json_dict(suppress_invalid_tags=True)
             except Exception:
                 continue

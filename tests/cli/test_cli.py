@@ -10,9 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import Cli
 from vesalius.core.config import Settings
 from vesalius.core.dicom.synthetic import StudySpec, make_study
+
+from conftest import Cli
 
 
 def write_files(folder: Path, n: int = 2) -> Path:
@@ -79,8 +80,12 @@ def test_commands_need_an_initialised_home(cli: Cli) -> None:
 def test_global_home_option_overrides_environment(cli: Cli, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
     env = {k: v for k, v in os.environ.items() if not k.startswith("VESALIUS_")}
-    subprocess.run([sys.executable, "-m", "vesalius", "--home", str(other), "init"],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "vesalius", "--home", str(other), "init"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     assert (other / "vesalius.db").exists()
 
 

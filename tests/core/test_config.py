@@ -29,10 +29,12 @@ def test_default_home_is_vesalius_data_in_the_working_folder(
     assert load_settings().home == tmp_path / "vesalius-data"
 
 
-def test_toml_then_environment_then_argument(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_toml_then_environment_then_argument(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "h"
     home.mkdir()
-    (home / "vesalius.toml").write_text('stable_seconds = 5\nhttp_port = 9000\n')
+    (home / "vesalius.toml").write_text("stable_seconds = 5\nhttp_port = 9000\n")
     assert load_settings(home).stable_seconds == 5
     monkeypatch.setenv("VESALIUS_STABLE_SECONDS", "7")
     settings = load_settings(home)

@@ -28,10 +28,12 @@ def test_an_old_home_is_upgraded_and_keeps_its_data(database_url: str) -> None:
     migrate(engine, FIRST_REVISION)
     assert "outbox_event" not in inspect(engine).get_table_names()
     with engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO project (key, name, visibility, created_at) "
-            "VALUES ('old', 'Old project', 'private', '2025-01-01 00:00:00')"
-        ))
+        conn.execute(
+            text(
+                "INSERT INTO project (key, name, visibility, created_at) "
+                "VALUES ('old', 'Old project', 'private', '2025-01-01 00:00:00')"
+            )
+        )
     engine.dispose()
 
     db = open_database(database_url)  # what every command does on start

@@ -24,7 +24,9 @@ from vesalius.ingest.quarantine import QuarantineItem
 from vesalius.ingest.sources import expand
 
 
-def write_study(folder: Path, *, seed: str, series=(("CT", "Axial", 3),), patient="P1") -> list[Path]:
+def write_study(
+    folder: Path, *, seed: str, series=(("CT", "Axial", 3),), patient="P1"
+) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     spec = StudySpec(patient_id=patient, patient_name="Test^Person", study_date=dt.date(2024, 5, 6))
     paths = []
@@ -96,9 +98,7 @@ def test_changed_object_becomes_new_version_and_keeps_the_old(home: Home, projec
     assert run(home, [first]).duplicates == 1, "a digest equal to ANY stored version is a duplicate"
     with home.db.read() as session:
         instance = session.scalars(select(Instance)).one()
-        versions = session.scalars(
-            select(InstanceVersion).order_by(InstanceVersion.version)
-        ).all()
+        versions = session.scalars(select(InstanceVersion).order_by(InstanceVersion.version)).all()
         assert instance.version == 2 and [v.version for v in versions] == [1, 2]
         assert home.store.get(versions[0].blob_hash) == original
         assert home.store.get(instance.blob_hash) == changed.read_bytes()
@@ -156,7 +156,9 @@ def test_dicomdir_media_import_the_files_it_references(home: Home, project: str,
     shutil.copytree(source, media)
     referenced = pydicom.dcmread(media / "DICOMDIR")
     files = {
-        tuple(r.ReferencedFileID) if not isinstance(r.ReferencedFileID, str) else (r.ReferencedFileID,)
+        tuple(r.ReferencedFileID)
+        if not isinstance(r.ReferencedFileID, str)
+        else (r.ReferencedFileID,)
         for r in referenced.DirectoryRecordSequence
         if "ReferencedFileID" in r
     }

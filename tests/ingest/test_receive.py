@@ -107,7 +107,7 @@ def test_index_failure_rolls_back_and_keeps_the_spool_entry(
     monkeypatch.setattr(pipeline, "commit", broken_commit)
     with pytest.raises(RuntimeError):
         receive(home.db, home.store, spool, CONTEXT, data)
-    [entry] = spool.pending()
+    [_entry] = spool.pending()
     import hashlib
 
     assert not home.store.exists(hashlib.sha256(data).hexdigest())

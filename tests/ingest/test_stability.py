@@ -20,17 +20,31 @@ SPEC = StudySpec("S1", "Stable^Test", dt.date(2024, 2, 2))
 
 
 def send(home: Home, series_uid: str, index: int) -> None:
-    ds = make_instance(spec=SPEC, study_uid="1.2.3.4", series_uid=series_uid, modality="CT",
-                       series_number=int(series_uid.rsplit(".", 1)[1]),
-                       series_description="x", index=index, sop_uid=f"{series_uid}.{index}")
-    receive(home.db, home.store, Spool(home.settings.spool_dir),
-            IntakeContext(source="test", actor="t", project_key="p"), to_bytes(ds))
+    ds = make_instance(
+        spec=SPEC,
+        study_uid="1.2.3.4",
+        series_uid=series_uid,
+        modality="CT",
+        series_number=int(series_uid.rsplit(".", 1)[1]),
+        series_description="x",
+        index=index,
+        sop_uid=f"{series_uid}.{index}",
+    )
+    receive(
+        home.db,
+        home.store,
+        Spool(home.settings.spool_dir),
+        IntakeContext(source="test", actor="t", project_key="p"),
+        to_bytes(ds),
+    )
 
 
 def stable_events(home: Home) -> list[tuple[str, str]]:
     with home.db.read() as session:
         rows = session.scalars(
-            select(OutboxEvent).where(OutboxEvent.type != "instance.stored").order_by(OutboxEvent.id)
+            select(OutboxEvent)
+            .where(OutboxEvent.type != "instance.stored")
+            .order_by(OutboxEvent.id)
         )
         return [(e.type, e.payload.get("series_uid", e.payload["study_uid"])) for e in rows]
 
@@ -50,7 +64,9 @@ def test_series_then_study_become_stable_once_and_reopen(home: Home) -> None:
     assert check(home, now + dt.timedelta(seconds=31)) == (2, 1)
     assert check(home, now + dt.timedelta(seconds=120)) == (0, 0), "announced once"
     assert stable_events(home) == [
-        ("series.stable", "1.2.3.4.1"), ("series.stable", "1.2.3.4.2"), ("study.stable", "1.2.3.4"),
+        ("series.stable", "1.2.3.4.1"),
+        ("series.stable", "1.2.3.4.2"),
+        ("study.stable", "1.2.3.4"),
     ]
     send(home, "1.2.3.4.2", 1)  # a later instance re-opens its series and the study
     later = utcnow()

@@ -8,18 +8,28 @@ from pathlib import Path
 import pydicom
 import pytest
 
-from conftest import Cli, token_for
 from vesalius.core.dicom.synthetic import StudySpec, make_study
+
+from conftest import Cli, token_for
 
 PROBLEM = "application/problem+json"
 
 
-def write_study(folder: Path, patient: str, name: str, date: dt.date, modality: str,
-                description: str, n: int = 2) -> list[Path]:
+def write_study(
+    folder: Path,
+    patient: str,
+    name: str,
+    date: dt.date,
+    modality: str,
+    description: str,
+    n: int = 2,
+) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     spec = StudySpec(patient, name, date, description=description, accession=f"ACC{patient}")
     paths = []
-    for ds in make_study(spec, [(modality, "S1", n), (modality, "S2", 1)], seed=patient + description):
+    for ds in make_study(
+        spec, [(modality, "S1", n), (modality, "S2", 1)], seed=patient + description
+    ):
         path = folder / f"{ds.SOPInstanceUID}.dcm"
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
@@ -42,7 +52,8 @@ def world(cli: Cli, tmp_path: Path, server_factory):
     cli("import", "-p", "pub", str(data / "a"), "--json")
     server = server_factory()
     return {
-        "server": server, "files": files,
+        "server": server,
+        "files": files,
         "alice": server.client(token_for(cli, "alice")),
         "bob": server.client(token_for(cli, "bob")),
         "admin": server.client(token_for(cli, "admin")),
@@ -87,8 +98,11 @@ def test_no_role_means_404_everywhere_in_the_project(world) -> None:
         f"/api/projects/p1/studies/{uid}/series/{series['series_uid']}/instances"
     ).json()["items"][0]
     for path in (
-        "/api/projects/p1", "/api/projects/p1/studies", "/api/projects/p1/subjects",
-        f"/api/projects/p1/studies/{uid}", f"/api/projects/p1/studies/{uid}/series",
+        "/api/projects/p1",
+        "/api/projects/p1/studies",
+        "/api/projects/p1/subjects",
+        f"/api/projects/p1/studies/{uid}",
+        f"/api/projects/p1/studies/{uid}/series",
         f"/api/projects/p1/instances/{inst['sop_uid']}/file",
         f"/api/projects/p1/instances/{inst['sop_uid']}/versions",
     ):
@@ -107,13 +121,21 @@ def test_study_list_shape_filters_and_paging(world) -> None:
     assert body["total"] == 3
     first = body["items"][0]
     assert first["study_date"] == "20240320"  # newest first
-    assert {"study_uid", "subject_id", "patient_name", "modalities", "series_count",
-            "instance_count"} <= first.keys()
+    assert {
+        "study_uid",
+        "subject_id",
+        "patient_name",
+        "modalities",
+        "series_count",
+        "instance_count",
+    } <= first.keys()
     assert (first["series_count"], first["instance_count"], first["modalities"]) == (2, 3, ["MR"])
 
     def uids(**params):
-        return [s["subject_id"] for s in
-                alice.get("/api/projects/p1/studies", params=params).json()["items"]]
+        return [
+            s["subject_id"]
+            for s in alice.get("/api/projects/p1/studies", params=params).json()["items"]
+        ]
 
     assert uids(modality="CT") == ["PA", "PC"]
     assert uids(modality="C") == []  # whole codes only
@@ -170,8 +192,10 @@ def test_versions_are_listed_and_served(world, cli: Cli, tmp_path: Path) -> None
     assert alice.get(f"/api/projects/p1/instances/{sop}/file").content == amended.read_bytes()
     v1 = alice.get(f"/api/projects/p1/instances/{sop}/file", params={"version": 1})
     assert v1.content == path.read_bytes() and v1.headers["x-vesalius-version"] == "1"
-    assert alice.get(f"/api/projects/p1/instances/{sop}/file",
-                     params={"version": 3}).status_code == 404
+    assert (
+        alice.get(f"/api/projects/p1/instances/{sop}/file", params={"version": 3}).status_code
+        == 404
+    )
 
 
 def test_quarantine_is_for_admins_and_curators(world, cli: Cli, tmp_path: Path) -> None:
