@@ -47,6 +47,42 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+S3_BUCKET = "vesalius-test"
+_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 endpoint (moto's server) on a free loopback port, with one bucket.
+
+    The AWS variables are set for the whole session so that ``vesalius serve``
+    processes started by tests inherit them.
+    """
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    saved = {name: os.environ.get(name) for name in _AWS_ENV}
+    os.environ.update(_AWS_ENV)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=S3_BUCKET)
+        yield endpoint
+    finally:
+        server.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @pytest.fixture
 def database_url(tmp_path: Path) -> Iterator[str]:
     if not PG_URL:

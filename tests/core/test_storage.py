@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import stat
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,47 +21,14 @@ from vesalius.core.storage import BlobStore, open_store
 from vesalius.core.storage.file import FileBlobStore
 from vesalius.core.storage.memory import MemoryBlobStore
 
-BUCKET = "vesalius-test"
+from conftest import S3_BUCKET as BUCKET
+
 DATA = b"The storage area knows four verbs and nothing of DICOM.\x00\xff" * 3
 DIGEST = hashlib.sha256(DATA).hexdigest()
-_AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A real S3 endpoint (moto's server) on a free loopback port, with one bucket."""
-    boto3 = pytest.importorskip("boto3")
-    moto_server = pytest.importorskip("moto.server")
-    saved = {name: os.environ.get(name) for name in _AWS_ENV}
-    os.environ.update(_AWS_ENV)
-    port = _free_port()
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket=BUCKET)
-        yield endpoint
-    finally:
-        server.stop()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture(params=["file", "memory", "s3"])

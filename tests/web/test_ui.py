@@ -23,9 +23,10 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless
 
-from conftest import PG_URL, Cli, Server, require_tool
 from vesalius.core.config import load_settings
 from vesalius.core.dicom.synthetic import StudySpec, make_study
+
+from conftest import PG_URL, Cli, Server, require_tool
 
 PASSWORD = "secret-password"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
