@@ -22,7 +22,7 @@ def serve(
     )
     with failures():
         st = state(ctx)
-        home = st.home(create=True)
+        home = st.home()
         app = create_app(home, background=True)
     settings = home.settings
     uvicorn.run(
