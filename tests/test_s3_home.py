@@ -9,8 +9,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from conftest import S3_BUCKET, Cli, token_for
 from vesalius.core.dicom.synthetic import StudySpec, make_study
+
+from conftest import S3_BUCKET, Cli, token_for
 
 
 def test_import_and_serve_with_objects_in_s3(

@@ -101,6 +101,8 @@ def index_object(
         "series_number": f["series_number"],
         "description": f["series_description"],
         "body_part": f["body_part"],
+        "performed_start_date": f["performed_start_date"],
+        "performed_start_time": f["performed_start_time"],
     }
     series, created = _get_or_create(
         session,

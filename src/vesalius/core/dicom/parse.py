@@ -136,6 +136,8 @@ def index_fields(ds: Dataset) -> dict[str, Any]:
         "series_number": _int(ds, "SeriesNumber"),
         "series_description": _text(ds, "SeriesDescription"),
         "body_part": _text(ds, "BodyPartExamined", 64),
+        "performed_start_date": _text(ds, "PerformedProcedureStepStartDate", 8),
+        "performed_start_time": _text(ds, "PerformedProcedureStepStartTime", 16),
         "instance_number": _int(ds, "InstanceNumber"),
     }
 

@@ -28,6 +28,7 @@ class Project(Base):
     deid_profile: Mapped[str | None] = mapped_column(String(200))
     visibility: Mapped[str] = mapped_column(String(16), default="private")
     stable_seconds: Mapped[int | None]
+    accept_unknown_ae: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -100,6 +101,8 @@ class Series(Base):
     series_number: Mapped[int | None]
     description: Mapped[str] = mapped_column(String(200), default="")
     body_part: Mapped[str] = mapped_column(String(64), default="")
+    performed_start_date: Mapped[str] = mapped_column(String(8), default="")
+    performed_start_time: Mapped[str] = mapped_column(String(16), default="")
     instance_count: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -129,6 +132,25 @@ class Instance(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     series: Mapped[Series] = relationship()
+
+
+class Modality(Base):
+    """A registered remote DICOM node: the DIMSE principal of DESIGN.md's contracts.
+
+    It belongs to one project and may store into, query and retrieve from that project
+    only; C-MOVE sends only to registered nodes of the same project.
+    """
+
+    __tablename__ = "modality"
+    __table_args__ = (UniqueConstraint("project_id", "ae_title"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    ae_title: Mapped[str] = mapped_column(String(16))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int]
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class InstanceVersion(Base):
