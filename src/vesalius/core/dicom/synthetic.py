@@ -12,12 +12,22 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage, generate_uid
+from pydicom.uid import (
+    CTImageStorage,
+    ExplicitVRLittleEndian,
+    MRImageStorage,
+    PositronEmissionTomographyImageStorage,
+    generate_uid,
+)
 
 from vesalius import __version__
 
 ROOT = "1.2.826.0.1.3680043.10.1452."  # vesalius' generated-object UID branch
-SOP_CLASSES = {"CT": CTImageStorage, "MR": MRImageStorage}
+SOP_CLASSES = {
+    "CT": CTImageStorage,
+    "MR": MRImageStorage,
+    "PT": PositronEmissionTomographyImageStorage,
+}
 
 
 @dataclass(frozen=True)
