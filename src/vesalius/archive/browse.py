@@ -242,6 +242,20 @@ def version_blob(
     return blob, version
 
 
+def middle_instance_blob(session: Session, *, project: Project, series_uid: str) -> str | None:
+    """Blob of the series' middle instance by instance number (None for an empty series).
+
+    The middle slice shows anatomy; the first of a volume is often just its edge.
+    """
+    series = get_series(session, project=project, series_uid=series_uid)
+    order = (Instance.instance_number.is_(None), Instance.instance_number, Instance.id)
+    query = select(Instance.blob_hash).where(Instance.series_pk == series.id)
+    total = _total(session, query)
+    if total == 0:
+        return None
+    return session.scalar(query.order_by(*order).limit(1).offset(total // 2))
+
+
 def list_subjects(
     session: Session, *, project: Project, q: str | None = None, limit: int = 50, offset: int = 0
 ) -> tuple[list[dict[str, Any]], int]:

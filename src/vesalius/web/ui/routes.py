@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from vesalius.archive import accounts, browse, projects
-from vesalius.core.auth import tokens
 from vesalius.core.auth.policy import project_for
 from vesalius.core.errors import NotFound, StorageError
 from vesalius.core.model import Project
@@ -62,12 +61,14 @@ def login(request: Request, session: DB, username: str = Form(""), password: str
     transaction of its own, so that a slow hash never holds SQLite's write lock.
     """
     user = accounts.check_login(session, name=username.strip(), password=password)
+    client = request.client.host if request.client else ""
     if user is None:
+        with request.app.state.home.db.write() as write, write.begin():
+            accounts.failed_login(write, name=username.strip(), client=client)
         return render(request, "login.html", status=401, next=safe_next(next),
                       username=username, error=WRONG_LOGIN)
     with request.app.state.home.db.write() as write, write.begin():
-        secret = tokens.issue(write, user=user, kind="session", label="web UI",
-                              lifetime=tokens.SESSION_LIFETIME)
+        secret = accounts.start_session(write, user=user, client=client)
     response = RedirectResponse(safe_next(next), status_code=303)
     set_session_cookie(response, request, secret)
     return response
@@ -77,7 +78,7 @@ def login(request: Request, session: DB, username: str = Form(""), password: str
 def logout(request: Request, session: WriteDB) -> Response:
     """Revoke the session's token (not just the cookie: a copied cookie dies too)."""
     if secret := request.cookies.get(SESSION_COOKIE):
-        tokens.revoke(session, secret)
+        accounts.end_session(session, secret=secret)
     response = RedirectResponse(LOGIN_PATH, status_code=303)
     clear_session_cookie(response, request)
     return response
@@ -184,17 +185,4 @@ def _modality_options(current: str) -> list[str]:
 
 
 def _middle_blob(session: Session, project: Project, series_uid: str) -> str | None:
-    """The blob of the series' middle instance (by instance number), None if it is empty.
-
-    The middle slice shows anatomy; the first of a volume is often just its edge.
-    """
-    series = browse.get_series(session, project=project, series_uid=series_uid)
-    study_uid = series.study.study_uid
-    _, total = browse.list_instances(session, project=project, study_uid=study_uid,
-                                     series_uid=series_uid, limit=1)
-    if total == 0:
-        return None
-    middle, _ = browse.list_instances(session, project=project, study_uid=study_uid,
-                                      series_uid=series_uid, limit=1, offset=total // 2)
-    blob_hash, _ = browse.version_blob(session, project=project, sop_uid=middle[0]["sop_uid"])
-    return blob_hash
+    return browse.middle_instance_blob(session, project=project, series_uid=series_uid)
