@@ -119,3 +119,20 @@ def test_index_failure_rolls_back_and_keeps_the_spool_entry(
 def test_spool_folder_is_created_owner_only(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool")
     assert spool.root.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_batch_commits_together_and_a_bad_object_costs_nobody(home: Home, spool: Spool) -> None:
+    from vesalius.ingest.pipeline import process_batch
+
+    good = objects(3, "r7")
+    entries = [
+        spool.write(good[0], CONTEXT),
+        spool.write(b"\x00" * 500, CONTEXT),
+        *(spool.write(d, CONTEXT) for d in good[1:]),
+    ]
+    outcomes = process_batch(home.db, home.store, spool, entries)
+    assert outcomes == [Outcome.STORED, Outcome.QUARANTINED, Outcome.STORED, Outcome.STORED]
+    assert spool.pending() == []
+    with home.db.read() as session:
+        assert len(session.scalars(select(Instance)).all()) == 3
+        assert len(session.scalars(select(QuarantineItem)).all()) == 1

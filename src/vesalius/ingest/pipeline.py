@@ -141,29 +141,70 @@ def receive(
 
 
 def process_spooled(db: Database, store: BlobStore, spool: Spool, entry: Path) -> Outcome:
-    context, data = spool.read(entry)
+    """Run one spooled object through the chain; its entry is removed once committed."""
+    return process_batch(db, store, spool, [entry])[0]
+
+
+def process_batch(
+    db: Database, store: BlobStore, spool: Spool, entries: list[Path]
+) -> list[Outcome]:
+    """Run spooled objects through the chain with one index transaction for all of them.
+
+    Parsing and storing happen first, outside the transaction; each object is then
+    indexed in a savepoint of its own, so one bad object is quarantined without costing
+    the others, and one commit (one fsync) serves the batch. Entries are removed only
+    after that commit; if it fails, blobs written for the batch are released unless
+    something refers to them, and the entries stay for the next attempt.
+    """
+    loaded = [(entry, *spool.read(entry)) for entry in entries]
+    targets: dict[tuple[str | None, str | None], tuple[str, str | None]] = {}
+    with db.read() as session:
+        for _, context, _ in loaded:
+            route_key = (context.project_key, context.called_ae)
+            if route_key not in targets:
+                project = route(session, context)
+                targets[route_key] = (project.key, project.deid_profile)
+    prepared = [
+        prepare(
+            data,
+            origin=f"{context.source}:{entry.stem}",
+            store=store,
+            profile=targets[(context.project_key, context.called_ae)][1],
+        )
+        for entry, context, data in loaded
+    ]
+    outcomes: list[Outcome] = []
     with db.write() as session:
-        with session.begin():
-            project = route(session, context)
-            profile, origin = project.deid_profile, f"{context.source}:{entry.stem}"
-        prepared = prepare(data, origin=origin, store=store, profile=profile)
         try:
             with session.begin():
-                project = route(session, context)
-                outcome, _ = commit(session, project=project, prepared=prepared, context=context)
+                projects: dict[str, Project] = {}
+                for (_, context, _), item in zip(loaded, prepared, strict=True):
+                    key = targets[(context.project_key, context.called_ae)][0]
+                    if key not in projects:
+                        projects[key] = route(
+                            session,
+                            IntakeContext(
+                                source=context.source, actor=context.actor, project_key=key
+                            ),
+                        )
+                    outcome, _ = commit(
+                        session, project=projects[key], prepared=item, context=context
+                    )
+                    outcomes.append(outcome)
         except Exception:
-            if prepared.written and prepared.blob_hash:
+            written = [p.blob_hash for p in prepared if p.written and p.blob_hash]
+            if written:
                 with session.begin():
-                    release_unreferenced(session, store, [prepared.blob_hash])
+                    release_unreferenced(session, store, written)
             raise
-    spool.remove(entry)
-    return outcome
+    for entry in entries:
+        spool.remove(entry)
+    return outcomes
 
 
-def drain(db: Database, store: BlobStore, spool: Spool) -> int:
+def drain(db: Database, store: BlobStore, spool: Spool, *, batch: int = 50) -> int:
     """Process what a previous run spooled but did not finish; returns how many."""
-    done = 0
-    for entry in spool.pending():
-        process_spooled(db, store, spool, entry)
-        done += 1
-    return done
+    pending = spool.pending()
+    for start in range(0, len(pending), batch):
+        process_batch(db, store, spool, pending[start : start + batch])
+    return len(pending)
