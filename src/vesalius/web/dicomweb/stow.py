@@ -1,0 +1,258 @@
+"""STOW-RS (PS3.18 10.5): store ``multipart/related; type="application/dicom"`` bodies.
+
+The body is read as a stream (chunked or with a length, any size); each part is
+spooled durably in a worker thread as soon as it is complete, so memory holds one part
+at a time, and the spooled parts go through the intake pipeline in batches
+(:func:`vesalius.ingest.pipeline.process_batch`, the chain behind ``receive``: parse,
+route, store, index, one commit per batch).
+
+Outcomes (DESIGN.md contracts): stored, duplicate and new version are all successes;
+an object of another study than the one in the path is refused unread (409 when
+nothing else was stored); what cannot be read is quarantined by the pipeline and
+reported as failed. Failure Reason values follow PS3.18 Table I.2-2:
+
+======  =========================================================================
+0xA700  refused, out of resources (the storage area or spool failed)
+0xA900  the object's Study Instance UID is not the study of the request path
+0xC000  cannot understand (not DICOM, required UIDs missing, quarantined, wrong type)
+0x0110  processing failure (anything else)
+0x0122  SOP class not supported (a DICOMDIR)
+======  =========================================================================
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from vesalius.core.auth.policy import UPLOAD_ROLES, project_for
+from vesalius.core.errors import InvalidInput, StorageError
+from vesalius.core.model import User
+from vesalius.ingest.context import IntakeContext, Outcome
+from vesalius.ingest.pipeline import process_batch
+from vesalius.ingest.spool import Spool
+from vesalius.web.deps import DB, CurrentUser
+from vesalius.web.dicomweb import media, pixels
+from vesalius.web.dicomweb.scope import Scope, service_root
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+OUT_OF_RESOURCES = 0xA700
+STUDY_MISMATCH = 0xA900
+CANNOT_UNDERSTAND = 0xC000
+PROCESSING_FAILURE = 0x0110
+SOP_CLASS_NOT_SUPPORTED = 0x0122
+BATCH_OBJECTS = 50
+BATCH_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Result:
+    sop_class_uid: str
+    sop_uid: str
+    study_uid: str
+    series_uid: str
+    failure: int | None = None
+
+
+def _uids(data: bytes) -> tuple[str, str, str, str]:
+    """SOP Class, SOP Instance, Study and Series UIDs as sent ('' when unreadable)."""
+    try:
+        ds = pixels.read(data, stop_before_pixels=True)
+    except pixels.Unreadable:
+        return "", "", "", ""
+    return tuple(  # type: ignore[return-value]
+        str(ds.get(k, "") or "").strip()
+        for k in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+    )
+
+
+class Store:
+    """One STOW-RS request: its project, path study and the results of its parts.
+
+    Accepted parts are spooled as they arrive (durable before anything is answered)
+    and run through the pipeline in batches: one index commit per batch.
+    """
+
+    def __init__(self, request: Request, key: str, actor: str, study_uid: str | None) -> None:
+        home = request.app.state.home
+        self.home = home
+        self.spool = Spool(home.settings.spool_dir)
+        self.context = IntakeContext(source="stow-rs", actor=actor, project_key=key)
+        self.study_uid = study_uid
+        self.results: list[Result] = []
+        self._pending: list[tuple[int, Path]] = []
+        self._pending_bytes = 0
+
+    def part(self, part: media.Part, default_type: str) -> None:
+        content_type = part.content_type or default_type
+        result = Result(*_uids(part.data))
+        if media.parse_media_type(content_type).type != media.DICOM:
+            self.results.append(replace(result, failure=CANNOT_UNDERSTAND))
+            return
+        # (an unreadable object has no study: it is the pipeline's to quarantine)
+        mismatch = self.study_uid is not None and result.study_uid not in ("", self.study_uid)
+        if mismatch:
+            self.results.append(replace(result, failure=STUDY_MISMATCH))
+            return
+        try:
+            entry = self.spool.write(part.data, self.context)
+        except StorageError as exc:
+            log.error("STOW-RS: object %s not spooled: %s", result.sop_uid, type(exc).__name__)
+            self.results.append(replace(result, failure=OUT_OF_RESOURCES))
+            return
+        self.results.append(result)
+        self._pending.append((len(self.results) - 1, entry))
+        self._pending_bytes += len(part.data)
+        if len(self._pending) >= BATCH_OBJECTS or self._pending_bytes >= BATCH_BYTES:
+            self.flush()
+
+    def discard(self) -> None:
+        """Drop spooled parts not yet processed (the request failed)."""
+        for _, entry in self._pending:
+            self.spool.remove(entry)
+        self._pending, self._pending_bytes = [], 0
+
+    def flush(self) -> None:
+        """Run the spooled parts through the pipeline and record their outcomes."""
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        if not pending:
+            return
+        failure: int | None = None
+        try:
+            outcomes = process_batch(
+                self.home.db, self.home.store, self.spool, [entry for _, entry in pending]
+            )
+        except StorageError as exc:
+            log.error("STOW-RS: a batch was not stored: %s", type(exc).__name__)
+            outcomes, failure = [], OUT_OF_RESOURCES
+        except Exception as exc:  # the type only: messages may quote header values (PHI)
+            log.error("STOW-RS: a batch was not stored: %s", type(exc).__name__)
+            outcomes, failure = [], PROCESSING_FAILURE
+        for n, (index, _) in enumerate(pending):
+            if failure is None:
+                failure_of = {
+                    Outcome.QUARANTINED: CANNOT_UNDERSTAND,
+                    Outcome.SKIPPED: SOP_CLASS_NOT_SUPPORTED,
+                }.get(outcomes[n])
+            else:
+                failure_of = failure
+            self.results[index] = replace(self.results[index], failure=failure_of)
+
+    def response(self, scope: Scope) -> JSONResponse:
+        stored = [r for r in self.results if r.failure is None]
+        failed = [r for r in self.results if r.failure is not None]
+        studies = {r.study_uid for r in stored} | ({self.study_uid} if self.study_uid else set())
+        body: dict[str, Any] = {
+            "00081190": {"vr": "UR"}
+            if len(studies) != 1 or not stored
+            else {"vr": "UR", "Value": [scope.study_url(next(iter(studies)))]}
+        }
+        if failed:
+            body["00081198"] = {"vr": "SQ", "Value": [_failed_item(r) for r in failed]}
+        if stored:
+            body["00081199"] = {"vr": "SQ", "Value": [_stored_item(r, scope) for r in stored]}
+        if not failed:
+            status = 200
+        elif stored:
+            status = 202
+        elif all(r.failure == CANNOT_UNDERSTAND for r in failed):
+            status = 400
+        else:
+            status = 409
+        return JSONResponse(body, status_code=status, media_type=media.DICOM_JSON)
+
+
+def _reference(r: Result) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    if r.sop_class_uid:
+        item["00081150"] = {"vr": "UI", "Value": [r.sop_class_uid]}
+    if r.sop_uid:
+        item["00081155"] = {"vr": "UI", "Value": [r.sop_uid]}
+    return item
+
+
+def _failed_item(r: Result) -> dict[str, Any]:
+    return {**_reference(r), "00081197": {"vr": "US", "Value": [r.failure]}}
+
+
+def _stored_item(r: Result, scope: Scope) -> dict[str, Any]:
+    url = scope.instance_url(r.study_uid, r.series_uid, r.sop_uid)
+    return {**_reference(r), "00081190": {"vr": "UR", "Value": [url]}}
+
+
+def _body_type(request: Request) -> tuple[str, str]:
+    """Boundary and part type of a STOW-RS body; 415 for anything but DICOM parts."""
+    header = request.headers.get("content-type")
+    if not header:
+        raise media.UnsupportedMediaType('send multipart/related; type="application/dicom"')
+    content_type = media.parse_media_type(header)
+    if content_type.type != media.MULTIPART:
+        raise media.UnsupportedMediaType(
+            f"{content_type.type} is not supported: "
+            'send multipart/related; type="application/dicom"'
+        )
+    part_type = content_type.params.get("type", media.DICOM).strip().lower()
+    if part_type != media.DICOM:
+        raise media.UnsupportedMediaType(
+            f"parts of type {part_type} are not supported: only application/dicom is stored"
+        )
+    boundary = content_type.params.get("boundary")
+    if not boundary:
+        raise InvalidInput("the Content-Type of a multipart body must name its boundary")
+    return boundary, part_type
+
+
+def _check_upload(session: Session, user: User, key: str) -> tuple[int, str, str]:
+    project = project_for(session, user, key, need=UPLOAD_ROLES)
+    found = (project.id, project.key, user.name)
+    session.rollback()  # end the read transaction before a long upload
+    return found
+
+
+async def store(
+    request: Request, key: str, study: str | None, session: Session, user: User
+) -> JSONResponse:
+    project_id, project_key, actor = await run_in_threadpool(_check_upload, session, user, key)
+    scope = Scope([project_id], service_root(request, project_key))
+    boundary, part_type = _body_type(request)
+    reader = media.MultipartReader(boundary)
+    job = Store(request, project_key, actor, study)
+    try:
+        async for chunk in request.stream():
+            for part in reader.feed(chunk):
+                await run_in_threadpool(job.part, part, part_type)
+            if reader.finished:
+                break
+        reader.close()
+    except BaseException:  # a malformed body or a client gone: store no more of it
+        job.discard()  # a few unlinks; no await, which a cancelled task could not do
+        raise
+    await run_in_threadpool(job.flush)
+    if not job.results:
+        raise InvalidInput("the multipart body holds no parts")
+    return job.response(scope)
+
+
+@router.post("/projects/{key}/studies")
+async def store_instances(
+    key: str, request: Request, session: DB, user: CurrentUser
+) -> JSONResponse:
+    """Store the instances of a multipart/related body in project ``key``."""
+    return await store(request, key, None, session, user)
+
+
+@router.post("/projects/{key}/studies/{study}")
+async def store_study_instances(
+    key: str, study: str, request: Request, session: DB, user: CurrentUser
+) -> JSONResponse:
+    """Store instances that belong to study ``study``; others fail with 0xA900."""
+    return await store(request, key, study, session, user)
