@@ -134,10 +134,13 @@ def cli(settings: Settings) -> Cli:
 
 
 class Server:
-    """A real ``vesalius serve`` process on a free loopback port."""
+    """A real ``vesalius serve`` process on a free loopback port (DIMSE off unless given)."""
 
-    def __init__(self, settings: Settings, log: Path) -> None:
+    def __init__(
+        self, settings: Settings, log: Path, *, dicom_port: int = 0, args: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
+        self.dicom_port = dicom_port
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         env = {
@@ -148,7 +151,17 @@ class Server:
         if settings.database_url:
             env["VESALIUS_DATABASE_URL"] = settings.database_url
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "vesalius", "serve", "--http-port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "vesalius",
+                "serve",
+                "--http-port",
+                str(self.port),
+                "--dicom-port",
+                str(dicom_port),
+                *args,
+            ],
             env=env,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,

@@ -44,6 +44,7 @@ def create_project(
     ae_title: str | None = None,
     visibility: str = "private",
     stable_seconds: int | None = None,
+    accept_unknown_ae: bool = False,
 ) -> Project:
     if not KEY_PATTERN.match(key):
         raise InvalidInput(
@@ -59,7 +60,12 @@ def create_project(
     if session.scalar(select(Project.id).where(Project.ae_title == ae)) is not None:
         raise Conflict(f"AE title {ae!r} is used by another project")
     project = Project(
-        key=key, name=name or key, ae_title=ae, visibility=visibility, stable_seconds=stable_seconds
+        key=key,
+        name=name or key,
+        ae_title=ae,
+        visibility=visibility,
+        stable_seconds=stable_seconds,
+        accept_unknown_ae=accept_unknown_ae,
     )
     session.add(project)
     session.flush()
@@ -68,7 +74,7 @@ def create_project(
         actor=actor,
         action="project.create",
         target=f"project:{key}",
-        detail={"visibility": visibility, "ae_title": ae},
+        detail={"visibility": visibility, "ae_title": ae, "accept_unknown_ae": accept_unknown_ae},
     )
     return project
 

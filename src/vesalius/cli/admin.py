@@ -57,6 +57,11 @@ def project_create(
     ),
     public: bool = typer.Option(False, help="Readable by every signed-in user."),
     stable_seconds: int = typer.Option(None, help="Quiet seconds before a series is stable."),
+    accept_unknown_ae: bool = typer.Option(
+        False,
+        "--accept-unknown-ae",
+        help="Let any calling AE title store, query and retrieve (default: registered only).",
+    ),
 ) -> None:
     """Create a project."""
     with failures():
@@ -70,6 +75,7 @@ def project_create(
                 ae_title=ae_title,
                 visibility="public" if public else "private",
                 stable_seconds=stable_seconds,
+                accept_unknown_ae=accept_unknown_ae,
             )
             out.print(f"created project {project.key} (AE title {project.ae_title})")
 

@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     http_port: int = Field(default=8080, ge=0, le=65535, description="HTTP port of `serve`.")
+    dicom_port: int = Field(
+        default=11112, ge=0, le=65535, description="DIMSE port of `serve`; 0 turns DIMSE off."
+    )
     import_workers: int = Field(
         default=0, ge=0, description="Parser processes for import; 0 = one per core."
     )
