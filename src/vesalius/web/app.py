@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
@@ -17,7 +18,7 @@ from vesalius.core.home import Home
 from vesalius.ingest.pipeline import drain
 from vesalius.ingest.spool import Spool
 from vesalius.ingest.stability import check_stability
-from vesalius.web import api, problems, ui
+from vesalius.web import api, dicomweb, problems, ui
 
 log = logging.getLogger("vesalius.http")
 
@@ -51,9 +52,22 @@ class EventLoop:
                 log.exception("event round failed")
 
 
+class Service(Protocol):
+    """Something that runs beside the HTTP server (the DIMSE server, say)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 def create_app(
-    home: Home, *, background: bool = False, subscribers: Subscribers | None = None
+    home: Home,
+    *,
+    background: bool = False,
+    subscribers: Subscribers | None = None,
+    services: Sequence[Service] = (),
 ) -> FastAPI:
+    """The app; ``services`` start after the spool is drained and stop before the loop."""
     subscribers = subscribers or Subscribers()
 
     @asynccontextmanager
@@ -65,9 +79,15 @@ def create_app(
                 log.info("finished %d objects left in the spool by an earlier run", drained)
             assert loop is not None
             loop.start()
+        started: list[Service] = []
         try:
+            for service in services:
+                service.start()
+                started.append(service)
             yield
         finally:
+            for service in reversed(started):
+                service.stop()
             if loop is not None:
                 loop.stop()
 
@@ -83,6 +103,7 @@ def create_app(
     app.state.subscribers = subscribers
     problems.install(app)
     app.include_router(api.router)
+    app.include_router(dicomweb.router)
     ui.install(app)
 
     @app.get("/", include_in_schema=False)
