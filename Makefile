@@ -5,7 +5,7 @@ PYTHON ?= python3
 PY := $(VENV)/bin/python
 VESALIUS := $(VENV)/bin/vesalius
 export VESALIUS_HOME ?= $(CURDIR)/vesalius-data
-SYSTEM_PACKAGES := dcmtk chromium fonts-dejavu-core postgresql-client
+SYSTEM_PACKAGES := dcmtk dicom3tools chromium fonts-dejavu-core postgresql-client libgl1 libglib2.0-0
 
 .PHONY: install install-test system-deps run test test-pg lint bench clean
 

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     event_interval: float = Field(
         default=1.0, gt=0, description="Seconds between event dispatch rounds."
     )
+    tcia_private_tags_path: Path | None = Field(
+        default=None,
+        description="TCIA's private tag knowledge base (CSV) for retain-safe-private; "
+        "never shipped with vesalius.",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -81,3 +81,13 @@ class RejectedObject(VesaliusError):
 
     status = 400
     title = "Rejected object"
+
+
+class OptionUnavailable(ConfigError):
+    """A requested option needs a tool this build or configuration does not have.
+
+    Raised instead of pretending: de-identification never marks data as cleaned in a way
+    it could not perform (defacing without a defacing tool, for example).
+    """
+
+    title = "Option not available"

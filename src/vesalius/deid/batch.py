@@ -1,0 +1,176 @@
+"""De-identify many objects into a folder, in parallel: the service behind ``deid run``.
+
+Worker processes read, de-identify and write (CPU-bound, no database); the main process
+only collects what happened, in input order. Outputs are named by their new UIDs
+(``<study>/<series>/<sop>.dcm``), so nothing of the input's names or folders (which may
+carry a patient's name) reaches the output, and a second run writes the same files. An
+object that cannot be made safe is withheld: listed with its reason, never written.
+
+Items are opaque here (the caller's ``read`` turns one into bytes), so this module does
+not depend on where inputs come from (files, zip members, the intake spool).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from vesalius.core.dicom.parse import MediaDirectory
+from vesalius.core.errors import RejectedObject
+from vesalius.deid.engine import Deidentifier
+from vesalius.deid.hooks import PixelCleaner
+from vesalius.deid.private import SafePrivate
+from vesalius.deid.profile import Profile
+from vesalius.deid.rules import rule_table
+
+T = TypeVar("T")
+Outcome = tuple[str, str, dict[str, Any] | None]  # (kind, output path or reason, report)
+
+_engine: Deidentifier | None = None
+_read: Callable[[Any], bytes] | None = None
+_output: Path | None = None
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """What a worker needs to build its engine (picklable)."""
+
+    profile: Profile
+    key: bytes
+    tcia_path: Path | None = None
+    pixel_cleaner: PixelCleaner | None = None
+
+    def engine(self) -> Deidentifier:
+        return Deidentifier(
+            self.profile,
+            self.key,
+            safe_private=SafePrivate.load(self.tcia_path),
+            pixel_cleaner=self.pixel_cleaner,
+        )
+
+
+@dataclass
+class BatchReport:
+    profile: dict[str, Any]
+    table_edition: str
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    withheld_items: list[dict[str, str]] = field(default_factory=list)
+    skipped_items: list[dict[str, str]] = field(default_factory=list)
+    duplicates: int = 0
+    seconds: float = 0.0
+
+    @property
+    def withheld(self) -> int:
+        return len(self.withheld_items)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "processed": len(self.objects) + self.withheld + len(self.skipped_items),
+            "written": len(self.objects),
+            "duplicates": self.duplicates,
+            "withheld": self.withheld,
+            "skipped": len(self.skipped_items),
+            "seconds": round(self.seconds, 3),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.summary(),
+            "profile": self.profile,
+            "table_edition": self.table_edition,
+            "objects": self.objects,
+            "withheld_items": self.withheld_items,
+            "skipped_items": self.skipped_items,
+        }
+
+
+def _init(spec: BatchSpec, read: Callable[[Any], bytes], output: Path) -> None:
+    global _engine, _read, _output
+    _engine, _read, _output = spec.engine(), read, output
+
+
+def _write(output: Path, relative: str, data: bytes) -> None:
+    target = output / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+
+
+def _process(item: Any) -> Outcome:
+    assert _engine is not None and _read is not None and _output is not None
+    try:
+        data = _read(item)
+    except (OSError, zipfile.BadZipFile, KeyError) as exc:
+        return ("withheld", f"could not be read: {type(exc).__name__}", None)
+    try:
+        out, report = _engine.deidentify_bytes(data)
+    except MediaDirectory as exc:
+        return ("skipped", str(exc), None)
+    except RejectedObject as exc:
+        return ("withheld", str(exc), None)
+    except Exception as exc:  # one bad object never stops the run; no value in the reason
+        return ("withheld", f"failed: {type(exc).__name__}", None)
+    relative = "/".join(
+        (report.study_instance_uid, report.series_instance_uid, f"{report.sop_instance_uid}.dcm")
+    )
+    _write(_output, relative, out)
+    return ("written", relative, report.to_dict())
+
+
+def _outcomes(
+    items: Sequence[Any], spec: BatchSpec, read: Callable[[Any], bytes], output: Path, workers: int
+) -> Iterator[Outcome]:
+    if workers <= 1:
+        _init(spec, read, output)
+        yield from map(_process, items)
+        return
+    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init, initargs=(spec, read, output)
+    ) as pool:
+        yield from pool.map(_process, items, chunksize=4)
+
+
+def run_batch(
+    items: Sequence[T],
+    *,
+    read: Callable[[T], bytes],
+    origin: Callable[[T], str],
+    output: Path,
+    spec: BatchSpec,
+    workers: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> BatchReport:
+    """De-identify ``items`` into ``output``; ``read`` must be picklable (module level)."""
+    started = time.perf_counter()
+    spec.engine()  # fail early (unavailable option, unreadable TCIA file) before any work
+    output.mkdir(parents=True, exist_ok=True)
+    workers = workers or os.cpu_count() or 1
+    workers = max(1, min(workers, len(items) // 8))  # small runs: no pool start-up
+    report = BatchReport(spec.profile.to_mapping(), rule_table().edition)
+    seen: set[str] = set()
+    for item, (kind, detail, object_report) in zip(
+        items, _outcomes(items, spec, read, output, workers), strict=True
+    ):
+        if kind == "written":
+            if detail in seen:
+                report.duplicates += 1
+            seen.add(detail)
+            entry = {"origin": origin(item), "output": detail, **(object_report or {})}
+            report.objects.append(entry)
+        elif kind == "skipped":
+            report.skipped_items.append({"origin": origin(item), "reason": detail})
+        else:
+            report.withheld_items.append({"origin": origin(item), "reason": detail})
+        if progress:
+            progress(1)
+    report.seconds = time.perf_counter() - started
+    return report
