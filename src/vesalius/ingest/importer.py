@@ -13,8 +13,9 @@ import multiprocessing
 import os
 import time
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from vesalius.core import audit
@@ -25,6 +26,7 @@ from vesalius.ingest.pipeline import Prepared, commit, prepare, release_unrefere
 from vesalius.ingest.sources import Item, read_item
 
 BATCH = 50
+IN_FLIGHT_PER_WORKER = 32
 
 _worker_store: BlobStore | None = None
 _worker_profile: str | None = None
@@ -64,10 +66,19 @@ def _prepared_stream(
         yield from map(_prepare_item, items)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    window = workers * IN_FLIGHT_PER_WORKER
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init_worker, initargs=(spec, profile)
     ) as pool:
-        yield from pool.map(_prepare_item, items, chunksize=4)
+        # A bounded window of submitted items, consumed in input order: memory stays flat
+        # however many files an import names, even when indexing is slower than parsing.
+        pending: deque[Future[Prepared]] = deque()
+        for item in items:
+            pending.append(pool.submit(_prepare_item, item))
+            if len(pending) >= window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def import_items(
