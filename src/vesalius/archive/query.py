@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Literal
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
@@ -193,7 +194,7 @@ def _has_wildcard(value: str) -> bool:
 
 
 def _condition(
-    keyword: str, column: Any, kind: str, value: str, fuzzy: bool
+    keyword: str, column: Any, kind: str, value: str, fuzzy: bool, sqlite: bool = False
 ) -> ColumnElement[bool] | None:
     value = value.strip()
     if value in ("", "*"):
@@ -225,7 +226,7 @@ def _condition(
     if kind == "codes" and "\\" in value:
         return or_(*(_text_condition(column, v) for v in value.split("\\") if v))
     if kind == "pn":
-        return _name_condition(column, value, fuzzy)
+        return _name_condition(column, value, fuzzy, sqlite)
     return _text_condition(column, value)
 
 
@@ -235,7 +236,7 @@ def _text_condition(column: Any, value: str) -> ColumnElement[bool]:
     return column == value
 
 
-def _name_condition(column: Any, value: str, fuzzy: bool) -> ColumnElement[bool]:
+def _name_condition(column: Any, value: str, fuzzy: bool, sqlite: bool) -> ColumnElement[bool]:
     """Person names match case-insensitively; fuzzy: any component starting with it."""
     lowered = func.lower(column)
     pattern = _like(value.lower())
@@ -246,44 +247,86 @@ def _name_condition(column: Any, value: str, fuzzy: bool) -> ColumnElement[bool]
             lowered.like("% " + pattern + "%", escape="!"),
         )
     if _has_wildcard(value):
-        return lowered.like(pattern, escape="!")
+        condition = lowered.like(pattern, escape="!")
+        if sqlite and (bounds := _prefix_bounds(value.lower())):
+            # SQLite uses an index for LIKE only on a plain column: the index on
+            # lower(name) needs the range spelled out (exact in its BINARY order; the
+            # LIKE still decides). PostgreSQL derives it from the LIKE itself through
+            # its text_pattern_ops index, where a range in the database's collation
+            # could even leave matches out.
+            condition = and_(condition, lowered >= bounds[0], lowered < bounds[1])
+        return condition
     return lowered == value.lower()
 
 
-def _apply_filters(stmt: Select[Any], query: Query) -> Select[Any]:
+def _prefix_bounds(value: str) -> tuple[str, str] | None:
+    """``(low, high)`` such that every string starting with the pattern's fixed prefix
+    is in ``[low, high)`` in code point order; None without a prefix."""
+    cut = min((i for i in (value.find("*"), value.find("?")) if i >= 0), default=len(value))
+    prefix = value[:cut]
+    if not prefix or prefix[-1] == chr(0x10FFFF):
+        return None
+    return prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def _apply_filters(stmt: Select[Any], query: Query, sqlite: bool) -> Select[Any]:
     keys = _keys_for(query.level)
     for keyword, value in query.filters.items():
         if keyword not in keys or value is None:
             continue
         column, kind = keys[keyword]
-        condition = _condition(keyword, column, kind, str(value), query.fuzzy)
+        condition = _condition(keyword, column, kind, str(value), query.fuzzy, sqlite)
         if condition is not None:
             stmt = stmt.where(condition)
     return stmt
 
 
-def _element(keyword: str, value: Any) -> tuple[str, dict[str, Any]]:
+@cache
+def _tag_vr(keyword: str) -> tuple[str, str]:
+    """The 8-hex-digit key and the VR of a keyword (looked up once per keyword)."""
     tag = tag_for_keyword(keyword)
     assert tag is not None, keyword
-    vr = dictionary_VR(tag)
-    element: dict[str, Any] = {"vr": vr}
-    if value not in (None, "", []):
-        values = value if isinstance(value, list) else [value]
-        if vr == "PN":
-            element["Value"] = [{"Alphabetic": str(v)} for v in values]
-        elif vr in ("IS", "US", "UL", "SL", "SS"):
-            element["Value"] = [int(v) for v in values]
-        else:
-            element["Value"] = [str(v) for v in values]
-    return f"{tag:08X}", element
+    return f"{tag:08X}", dictionary_VR(tag)
+
+
+@cache
+def _tag_key(keyword: str) -> str | None:
+    tag = tag_for_keyword(keyword)
+    return None if tag is None else f"{tag:08X}"
+
+
+INTEGER_VRS = frozenset(("IS", "US", "UL", "SL", "SS"))
+
+
+def _element(keyword: str, value: Any) -> tuple[str, dict[str, Any]]:
+    key, vr = _tag_vr(keyword)
+    if value is None or value == "" or value == []:
+        return key, {"vr": vr}
+    values = value if isinstance(value, list) else (value,)
+    if vr == "PN":
+        return key, {"vr": vr, "Value": [{"Alphabetic": str(v)} for v in values]}
+    if vr in INTEGER_VRS:
+        return key, {"vr": vr, "Value": [int(v) for v in values]}
+    return key, {"vr": vr, "Value": [str(v) for v in values]}
+
+
+def _column_element(vr: str, value: Any) -> dict[str, Any]:
+    """:func:`_element`'s value for an index column, whose type already fits the VR."""
+    if value is None or value == "" or value == []:
+        return {"vr": vr}
+    if vr == "PN":
+        return {"vr": vr, "Value": [{"Alphabetic": value}]}
+    return {"vr": vr, "Value": value if type(value) is list else [value]}
+
+
+def _keys_and_vrs(keywords: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    pairs = [_tag_vr(k) for k in keywords]
+    return tuple(k for k, _ in pairs), tuple(vr for _, vr in pairs)
 
 
 def _from_json(source: dict[str, Any] | None, keyword: str) -> tuple[str, dict[str, Any]] | None:
-    tag = tag_for_keyword(keyword)
-    if tag is None:
-        return None
-    key = f"{tag:08X}"
-    if source and key in source:
+    key = _tag_key(keyword)
+    if key is not None and source and key in source:
         return key, source[key]
     return None
 
@@ -295,8 +338,74 @@ def _to_keyword(key: str) -> str:
     return key
 
 
+# what study and series results are built from: plain columns, no ORM objects
+STUDY_COLUMNS = (
+    Study.id.label("study_pk"),
+    Study.study_uid,
+    Study.study_date,
+    Study.study_time,
+    Study.accession_number,
+    Study.study_id,
+    Study.description.label("study_description"),
+    Study.referring_physician,
+    Study.modalities,
+    Study.series_count,
+    Study.instance_count.label("study_instance_count"),
+    Subject.patient_name,
+    Subject.subject_id,
+    Subject.birth_date,
+    Subject.sex,
+)
+SERIES_COLUMNS = (
+    Series.id.label("series_pk"),
+    Series.series_uid,
+    Series.modality,
+    Series.series_number,
+    Series.description.label("series_description"),
+    Series.body_part,
+    Series.performed_start_date,
+    Series.performed_start_time,
+    Series.instance_count.label("series_instance_count"),
+)
+STUDY_WIDTH, SERIES_WIDTH = len(STUDY_COLUMNS), len(SERIES_COLUMNS)
+# the attributes a study and a series result is built of, in the order of their values
+STUDY_KEYS_, STUDY_VRS = _keys_and_vrs(
+    (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "PatientSex",
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "StudyID",
+        "StudyDescription",
+        "ReferringPhysicianName",
+        "ModalitiesInStudy",
+        "NumberOfStudyRelatedSeries",
+        "NumberOfStudyRelatedInstances",
+        "InstanceAvailability",
+    )
+)
+SERIES_KEYS_, SERIES_VRS = _keys_and_vrs(  # in the order of SERIES_COLUMNS after the key
+    (
+        "SeriesInstanceUID",
+        "Modality",
+        "SeriesNumber",
+        "SeriesDescription",
+        "BodyPartExamined",
+        "PerformedProcedureStepStartDate",
+        "PerformedProcedureStepStartTime",
+        "NumberOfSeriesRelatedInstances",
+    )
+)
+
+Sources = dict[int, dict[str, Any]]
+
+
 class _Builder:
-    """Builds one result's DICOM JSON from index rows and, when needed, stored JSON."""
+    """Builds results' DICOM JSON from index rows and, when needed, stored JSON."""
 
     def __init__(self, session: Session, query: Query) -> None:
         self.session = session
@@ -305,19 +414,35 @@ class _Builder:
         wanted += [k for k, v in query.filters.items() if k not in IGNORED_KEYS]
         self.wanted = list(dict.fromkeys(wanted))
 
-    def representative(
-        self, *, study_id: int | None = None, series_id: int | None = None
-    ) -> dict[str, Any] | None:
-        stmt = select(Instance.dicom_json)
-        if series_id is not None:
-            stmt = stmt.where(Instance.series_pk == series_id)
-        else:
-            stmt = stmt.join(Series, Series.id == Instance.series_pk).where(
-                Series.study_pk == study_id
-            )
-        return self.session.scalar(stmt.order_by(Instance.id).limit(1))
+    def study_sources(self, study_ids: list[int]) -> Sources:
+        """Each study's first stored instance's JSON (for attributes without a column)."""
+        first = (
+            select(func.min(Instance.id))
+            .join(Series, Series.id == Instance.series_pk)
+            .where(Series.study_pk.in_(study_ids))
+            .group_by(Series.study_pk)
+        )
+        rows = self.session.execute(
+            select(Series.study_pk, Instance.dicom_json)
+            .join(Series, Series.id == Instance.series_pk)
+            .where(Instance.id.in_(first))
+        )
+        return {pk: source for pk, source in rows}
 
-    def patient(self, subject: Subject) -> dict[str, Any]:
+    def series_sources(self, series_ids: list[int]) -> Sources:
+        """Each series' first stored instance's JSON."""
+        first = (
+            select(func.min(Instance.id))
+            .where(Instance.series_pk.in_(series_ids))
+            .group_by(Instance.series_pk)
+        )
+        rows = self.session.execute(
+            select(Instance.series_pk, Instance.dicom_json).where(Instance.id.in_(first))
+        )
+        return {pk: source for pk, source in rows}
+
+    def patient(self, subject: Any) -> dict[str, Any]:
+        """From a Subject or a row with its columns."""
         return dict(
             [
                 _element("PatientName", subject.patient_name),
@@ -327,59 +452,98 @@ class _Builder:
             ]
         )
 
-    def study(self, study: Study, subject: Subject) -> dict[str, Any]:
-        out = self.patient(subject)
-        out.update(
-            [
-                _element("StudyInstanceUID", study.study_uid),
-                _element("StudyDate", study.study_date),
-                _element("StudyTime", study.study_time),
-                _element("AccessionNumber", study.accession_number),
-                _element("StudyID", study.study_id),
-                _element("StudyDescription", study.description),
-                _element("ReferringPhysicianName", study.referring_physician),
-                _element("ModalitiesInStudy", [m for m in study.modalities.split(",") if m]),
-                _element("NumberOfStudyRelatedSeries", study.series_count),
-                _element("NumberOfStudyRelatedInstances", study.instance_count),
-                _element("InstanceAvailability", "ONLINE"),
-            ]
+    def study(self, row: Any) -> dict[str, Any]:
+        """From a row that starts with :data:`STUDY_COLUMNS`."""
+        (
+            _,
+            study_uid,
+            study_date,
+            study_time,
+            accession_number,
+            study_id,
+            description,
+            referring_physician,
+            modalities,
+            series_count,
+            instance_count,
+            patient_name,
+            subject_id,
+            birth_date,
+            sex,
+        ) = row[:STUDY_WIDTH]
+        codes = modalities.strip(",")
+        values = (
+            patient_name,
+            subject_id,
+            birth_date,
+            sex,
+            study_uid,
+            study_date,
+            study_time,
+            accession_number,
+            study_id,
+            description,
+            referring_physician,
+            codes.split(",") if codes else None,
+            series_count,
+            instance_count,
+            "ONLINE",
         )
-        return out
+        return dict(zip(STUDY_KEYS_, map(_column_element, STUDY_VRS, values), strict=True))
 
-    def series(self, series: Series) -> dict[str, Any]:
-        return dict(
-            [
-                _element("SeriesInstanceUID", series.series_uid),
-                _element("Modality", series.modality),
-                _element("SeriesNumber", series.series_number),
-                _element("SeriesDescription", series.description),
-                _element("BodyPartExamined", series.body_part),
-                _element("PerformedProcedureStepStartDate", series.performed_start_date),
-                _element("PerformedProcedureStepStartTime", series.performed_start_time),
-                _element("NumberOfSeriesRelatedInstances", series.instance_count),
-            ]
-        )
+    def series(self, row: Any) -> dict[str, Any]:
+        """From a row with :data:`SERIES_COLUMNS` right after :data:`STUDY_COLUMNS`."""
+        values = row[STUDY_WIDTH + 1 : STUDY_WIDTH + SERIES_WIDTH]  # without the key
+        return dict(zip(SERIES_KEYS_, map(_column_element, SERIES_VRS, values), strict=True))
 
-    def fill(self, out: dict[str, Any], extra: Iterable[str], source_fn: Any) -> dict[str, Any]:
-        """Add wanted attributes the columns do not hold, from a stored object's JSON."""
-        missing = [
-            k for k in extra if (t := tag_for_keyword(k)) is not None and f"{t:08X}" not in out
-        ]
-        if not missing:
-            return out
-        source = source_fn()
+    def missing(self, out: dict[str, Any], extra: Iterable[str]) -> list[str]:
+        """Wanted attributes that ``out`` lacks and stored JSON might hold."""
+        return [k for k in extra if (key := _tag_key(k)) is not None and key not in out]
+
+    def fill(self, out: dict[str, Any], missing: list[str], source: Any) -> dict[str, Any]:
+        """Add the ``missing`` attributes from a stored object's JSON (empty if absent)."""
         for keyword in missing:
             found = _from_json(source, keyword)
             if found is not None:
                 out[found[0]] = found[1]
-            elif keyword in self.wanted and tag_for_keyword(keyword) is not None:
+            elif keyword in self.wanted:
                 key, element = _element(keyword, None)
                 out[key] = element
         return out
 
+    def complete(
+        self,
+        results: list[tuple[dict[str, Any], int]],
+        extra: list[str],
+        sources: Any,
+    ) -> list[dict[str, Any]]:
+        """Fill what the columns do not hold; stored JSON is read (in one query for the
+        whole page) only for the results that lack something."""
+        pending = [(out, key, self.missing(out, extra)) for out, key in results]
+        needed = sorted({key for _, key, missing in pending if missing})
+        found: Sources = sources(needed) if needed else {}
+        return [
+            self.fill(out, missing, found.get(key)) if missing else out
+            for out, key, missing in pending
+        ]
 
-def _scope(stmt: Select[Any], project_ids: list[int] | None, column: Any) -> Select[Any]:
-    return stmt if project_ids is None else stmt.where(column.in_(project_ids))
+
+def _is_sqlite(session: Session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _scope(
+    stmt: Select[Any], project_ids: list[int] | None, column: Any, sqlite: bool
+) -> Select[Any]:
+    if project_ids is None:
+        return stmt
+    if sqlite:
+        # SQLite has no statistics (nothing runs ANALYZE): given an index on project_id
+        # it takes it, though one project is usually the whole table, and then sorts
+        # every row of it for a page of 101. "+ 0" leaves the choice to the filters'
+        # own indexes, or to a scan in primary-key order that stops after one page.
+        return stmt.where((column + 0).in_(project_ids))
+    return stmt.where(column.in_(project_ids))
 
 
 def _page(stmt: Select[Any], query: Query) -> Select[Any]:
@@ -399,74 +563,93 @@ def search(
     if (query.limit is not None and query.limit < 0) or query.offset < 0:
         raise InvalidInput("limit and offset must not be negative")
     builder = _Builder(session, query)
+    sqlite = _is_sqlite(session)
     match query.level:
         case "PATIENT":
-            return _patients(session, project_ids, query, builder)
+            return _patients(session, project_ids, query, builder, sqlite)
         case "STUDY":
-            return _studies(session, project_ids, query, builder)
+            return _studies(session, project_ids, query, builder, sqlite)
         case "SERIES":
-            return _series(session, project_ids, query, builder)
+            return _series(session, project_ids, query, builder, sqlite)
         case _:
-            return _instances(session, project_ids, query, builder)
+            return _instances(session, project_ids, query, builder, sqlite)
 
 
 def _patients(
-    session: Session, project_ids: list[int] | None, query: Query, builder: _Builder
+    session: Session,
+    project_ids: list[int] | None,
+    query: Query,
+    builder: _Builder,
+    sqlite: bool,
 ) -> list[dict[str, Any]]:
-    stmt = _scope(select(Subject), project_ids, Subject.project_id)
-    stmt = _page(_apply_filters(stmt, query).order_by(Subject.id), query)
-    out = []
-    for subject in session.scalars(stmt):
-        result = builder.patient(subject)
-        counts = session.execute(
+    stmt = _scope(select(Subject), project_ids, Subject.project_id, sqlite)
+    stmt = _page(_apply_filters(stmt, query, sqlite).order_by(Subject.id), query)
+    subjects = list(session.scalars(stmt))
+    counts: dict[int, tuple[int, int, int]] = {}
+    if subjects:  # one aggregate for the page, not one per patient
+        rows = session.execute(
             select(
+                Study.subject_pk,
                 func.count(Study.id),
                 func.coalesce(func.sum(Study.series_count), 0),
                 func.coalesce(func.sum(Study.instance_count), 0),
-            ).where(Study.subject_pk == subject.id)
-        ).one()
+            )
+            .where(Study.subject_pk.in_([s.id for s in subjects]))
+            .group_by(Study.subject_pk)
+        )
+        counts = {pk: (studies, series, instances) for pk, studies, series, instances in rows}
+    out = []
+    for subject in subjects:
+        result = builder.patient(subject)
+        studies, series, instances = counts.get(subject.id, (0, 0, 0))
         result.update(
             [
-                _element("NumberOfPatientRelatedStudies", counts[0]),
-                _element("NumberOfPatientRelatedSeries", counts[1]),
-                _element("NumberOfPatientRelatedInstances", counts[2]),
+                _element("NumberOfPatientRelatedStudies", studies),
+                _element("NumberOfPatientRelatedSeries", series),
+                _element("NumberOfPatientRelatedInstances", instances),
             ]
         )
         out.append(result)
     return out
 
 
-def _study_stmt(project_ids: list[int] | None, query: Query) -> Select[Any]:
-    stmt = select(Study, Subject).join(Subject, Subject.id == Study.subject_pk)
-    stmt = _scope(stmt, project_ids, Study.project_id)
+def _study_stmt(
+    project_ids: list[int] | None, query: Query, sqlite: bool, *entities: Any
+) -> Select[Any]:
+    stmt = select(*STUDY_COLUMNS, *entities).join(Subject, Subject.id == Study.subject_pk)
+    stmt = _scope(stmt, project_ids, Study.project_id, sqlite)
     if query.study_uid:
         stmt = stmt.where(Study.study_uid == query.study_uid)
-    return _apply_filters(stmt, query)
+    return _apply_filters(stmt, query, sqlite)
 
 
 def _studies(
-    session: Session, project_ids: list[int] | None, query: Query, builder: _Builder
+    session: Session,
+    project_ids: list[int] | None,
+    query: Query,
+    builder: _Builder,
+    sqlite: bool,
 ) -> list[dict[str, Any]]:
     stmt = _page(
-        _study_stmt(project_ids, query).where(Study.instance_count > 0).order_by(Study.id.desc()),
+        _study_stmt(project_ids, query, sqlite)
+        .where(Study.instance_count > 0)
+        .order_by(Study.id.desc()),
         query,
     )
     extra = builder.wanted + (STUDY_LEVEL_EXTRA if query.include_all else [])
-    out = []
-    for study, subject in session.execute(stmt):
-        result = builder.study(study, subject)
-        out.append(
-            builder.fill(result, extra, lambda s=study: builder.representative(study_id=s.id))
-        )
-    return out
+    results = [(builder.study(row), row.study_pk) for row in session.execute(stmt)]
+    return builder.complete(results, extra, builder.study_sources)
 
 
 def _series(
-    session: Session, project_ids: list[int] | None, query: Query, builder: _Builder
+    session: Session,
+    project_ids: list[int] | None,
+    query: Query,
+    builder: _Builder,
+    sqlite: bool,
 ) -> list[dict[str, Any]]:
     stmt = (
-        _study_stmt(project_ids, query)
-        .add_columns(Series)
+        _study_stmt(project_ids, query, sqlite, *SERIES_COLUMNS)
         .join(Series, Series.study_pk == Study.id)
         .where(Series.instance_count > 0)
     )
@@ -474,23 +657,24 @@ def _series(
         stmt = stmt.where(Series.series_uid == query.series_uid)
     stmt = _page(stmt.order_by(Study.id.desc(), Series.series_number, Series.id), query)
     extra = builder.wanted + (SERIES_LEVEL_EXTRA if query.include_all else [])
-    out = []
-    for study, subject, series in session.execute(stmt):
-        result = builder.series(series)
+    results = []
+    for row in session.execute(stmt):
+        result = builder.series(row)
         if not query.study_uid:
-            result = builder.study(study, subject) | result
-        out.append(
-            builder.fill(result, extra, lambda s=series: builder.representative(series_id=s.id))
-        )
-    return out
+            result = builder.study(row) | result
+        results.append((result, row.series_pk))
+    return builder.complete(results, extra, builder.series_sources)
 
 
 def _instances(
-    session: Session, project_ids: list[int] | None, query: Query, builder: _Builder
+    session: Session,
+    project_ids: list[int] | None,
+    query: Query,
+    builder: _Builder,
+    sqlite: bool,
 ) -> list[dict[str, Any]]:
     stmt = (
-        _study_stmt(project_ids, query)
-        .add_columns(Series, Instance)
+        _study_stmt(project_ids, query, sqlite, *SERIES_COLUMNS, Instance)
         .join(Series, Series.study_pk == Study.id)
         .join(Instance, Instance.series_pk == Series.id)
     )
@@ -503,13 +687,14 @@ def _instances(
         query,
     )
     out = []
-    for study, subject, series, instance in session.execute(stmt):
+    for row in session.execute(stmt):
+        instance = row.Instance
         stored = instance.dicom_json
         result: dict[str, Any] = {}
         if not query.study_uid:
-            result |= builder.study(study, subject)
+            result |= builder.study(row)
         if not query.series_uid:
-            result |= builder.series(series)
+            result |= builder.series(row)
         if query.include_all:
             result |= {k: v for k, v in stored.items() if not k.startswith("7FE0")}
         result |= dict(
@@ -524,5 +709,6 @@ def _instances(
             found = _from_json(stored, keyword)
             if found is not None:
                 result[found[0]] = found[1]
-        out.append(builder.fill(result, builder.wanted, lambda s=stored: s))
+        missing = builder.missing(result, builder.wanted)
+        out.append(builder.fill(result, missing, stored) if missing else result)
     return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vesalius.core.model.base import Base, JSONType, UTCDateTime, utcnow
@@ -46,7 +46,10 @@ class Subject(Base):
     """A research subject; without de-identification its ID is the DICOM PatientID."""
 
     __tablename__ = "subject"
-    __table_args__ = (UniqueConstraint("project_id", "subject_id"),)
+    __table_args__ = (
+        UniqueConstraint("project_id", "subject_id"),
+        Index("ix_subject_subject_id", "subject_id"),  # PatientID across projects
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
@@ -64,6 +67,10 @@ class Study(Base):
         UniqueConstraint("project_id", "study_uid"),
         Index("ix_study_project_date", "project_id", "study_date"),
         Index("ix_study_project_open", "project_id", "stable_at"),
+        # searches over every project the caller may read (QIDO, C-FIND)
+        Index("ix_study_study_uid", "study_uid"),
+        Index("ix_study_study_date", "study_date"),
+        Index("ix_study_accession_number", "accession_number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -86,11 +93,22 @@ class Study(Base):
     subject: Mapped[Subject] = relationship()
 
 
+# Patient names match case-insensitively (PatientName=Doe*). PostgreSQL plans a
+# left-anchored LIKE on this index only with text_pattern_ops (in any collation but C);
+# SQLite is given the prefix as a range (vesalius.archive.query).
+Index(
+    "ix_subject_patient_name_lower",
+    func.lower(Subject.patient_name).label("patient_name_lower"),
+    postgresql_ops={"patient_name_lower": "text_pattern_ops"},
+)
+
+
 class Series(Base):
     __tablename__ = "series"
     __table_args__ = (
         UniqueConstraint("project_id", "series_uid"),
         Index("ix_series_project_open", "project_id", "stable_at"),
+        Index("ix_series_series_uid", "series_uid"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

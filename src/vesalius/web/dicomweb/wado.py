@@ -6,7 +6,8 @@ transcoded to Explicit/Implicit VR Little Endian if the pixels can be decoded; a
 syntax that can be neither is answered 406 before anything is sent.
 
 ``/metadata`` never reads a stored file: it serves each instance's DICOM JSON from the
-index, with every ``BulkDataURI`` made an absolute URL of :func:`bulkdata`.
+index (one query for the whole study or series), with every ``BulkDataURI`` made an
+absolute URL of :func:`bulkdata`.
 """
 
 from __future__ import annotations
@@ -24,20 +25,25 @@ from pydicom.tag import Tag
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vesalius.core.db import Database
 from vesalius.core.errors import NotFound, StorageError
-from vesalius.core.model import Instance
+from vesalius.core.model import Instance, Series
 from vesalius.web.deps import DB
 from vesalius.web.dicomweb import media, pixels
 from vesalius.web.dicomweb.frames import frame_parts, plan_frames
-from vesalius.web.dicomweb.scope import Scope, ScopeDep, StoredObject, find_objects
+from vesalius.web.dicomweb.scope import (
+    Scope,
+    ScopeDep,
+    StoredObject,
+    find_objects,
+    find_series,
+    find_study,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 AS_STORED = ""
 AVAILABLE_TRANSFER_SYNTAX = "00083002"
-METADATA_BATCH = 200
 HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -143,85 +149,103 @@ def with_bulk_urls(dicom_json: dict[str, Any], instance_url: str) -> dict[str, A
     value.
     """
     out = copy.deepcopy(dicom_json)
-
-    def walk(dataset: dict[str, Any], prefix: str) -> None:
-        for tag, element in dataset.items():
-            if not isinstance(element, dict):
-                continue
-            if "BulkDataURI" in element:
-                element["BulkDataURI"] = f"{instance_url}/bulkdata/{prefix}{tag}"
-            if element.get("vr") == "SQ":
-                for index, item in enumerate(element.get("Value") or []):
-                    if isinstance(item, dict):
-                        walk(item, f"{prefix}{tag}/{index}/")
-
-    walk(out, "")
+    _absolute_bulk_urls(out, instance_url, "")
     return out
 
 
-def _metadata_items(
-    db: Database, scope: Scope, objects: list[StoredObject]
-) -> Iterator[dict[str, Any]]:
-    for start in range(0, len(objects), METADATA_BATCH):
-        batch = objects[start : start + METADATA_BATCH]
-        with db.read() as session:
-            rows = dict(
-                session.execute(
-                    select(Instance.id, Instance.dicom_json).where(
-                        Instance.id.in_([o.instance_pk for o in batch])
-                    )
-                ).all()
-            )
-        for obj in batch:
-            item = rows.get(obj.instance_pk)
-            if item is None:  # removed meanwhile
-                continue
-            url = scope.instance_url(obj.study_uid, obj.series_uid, obj.sop_uid)
-            item = with_bulk_urls(item, url)
-            if obj.transfer_syntax_uid and AVAILABLE_TRANSFER_SYNTAX not in item:
-                item[AVAILABLE_TRANSFER_SYNTAX] = {"vr": "UI", "Value": [obj.transfer_syntax_uid]}
-            yield dict(sorted(item.items()))
+def _absolute_bulk_urls(dataset: dict[str, Any], instance_url: str, prefix: str) -> None:
+    """:func:`with_bulk_urls` in place (for JSON decoded for this response only)."""
+    for tag, element in dataset.items():
+        if not isinstance(element, dict):
+            continue
+        if "BulkDataURI" in element:
+            element["BulkDataURI"] = f"{instance_url}/bulkdata/{prefix}{tag}"
+        if element.get("vr") == "SQ":
+            for index, item in enumerate(element.get("Value") or []):
+                if isinstance(item, dict):
+                    _absolute_bulk_urls(item, instance_url, f"{prefix}{tag}/{index}/")
 
 
-def _json_array(items: Iterator[dict[str, Any]]) -> Iterator[bytes]:
-    yield b"["
-    separator = b""
-    for item in items:
-        yield separator + json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode()
-        separator = b","
-    yield b"]"
+def _metadata_rows(
+    session: Session,
+    scope: Scope,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+) -> list[Any]:
+    """(series UID, SOP UID, transfer syntax, DICOM JSON) of the latest version of every
+    instance under the path, in one query, ordered as :func:`find_objects` orders them;
+    404 if the path names none."""
+    study = find_study(session, scope, study_uid)
+    query = (
+        select(
+            Series.series_uid,
+            Instance.sop_uid,
+            Instance.transfer_syntax_uid,
+            Instance.dicom_json,
+        )
+        .join(Series, Series.id == Instance.series_pk)
+        .where(Series.study_pk == study.id)
+    )
+    if series_uid is not None:
+        query = query.where(Series.id == find_series(session, study, series_uid).id)
+    if sop_uid is not None:
+        query = query.where(Instance.sop_uid == sop_uid)
+    rows = session.execute(
+        query.order_by(
+            Series.series_number.is_(None),
+            Series.series_number,
+            Series.id,
+            Instance.instance_number.is_(None),
+            Instance.instance_number,
+            Instance.id,
+        )
+    ).all()
+    if not rows:
+        raise NotFound("no such instance" if sop_uid else "no instances under this path")
+    return rows
 
 
 def metadata(
-    request: Request, session: Session, scope: Scope, objects: list[StoredObject]
+    request: Request,
+    session: Session,
+    scope: Scope,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
 ) -> Response:
-    session.close()  # the stream reads in short sessions of its own
+    rows = _metadata_rows(session, scope, study_uid, series_uid, sop_uid)
+    session.close()  # the rest is building the body; free the connection
     media_type = media.negotiate(
         request.headers.get("accept"), [media.DICOM_JSON, "application/json"]
     )
-    db: Database = request.app.state.home.db
-    return StreamingResponse(
-        _json_array(_metadata_items(db, scope, objects)), media_type=media_type
-    )
+    items = []
+    for series, sop, syntax, item in rows:  # each row's JSON was decoded for this request
+        _absolute_bulk_urls(item, scope.instance_url(study_uid, series, sop), "")
+        if syntax and AVAILABLE_TRANSFER_SYNTAX not in item:
+            item[AVAILABLE_TRANSFER_SYNTAX] = {"vr": "UI", "Value": [syntax]}
+        items.append(dict(sorted(item.items())))
+    body = json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, media_type=media_type)
 
 
 @router.get("/studies/{study}/metadata")
 def study_metadata(study: str, request: Request, session: DB, scope: ScopeDep) -> Response:
-    return metadata(request, session, scope, find_objects(session, scope, study))
+    return metadata(request, session, scope, study)
 
 
 @router.get("/studies/{study}/series/{series}/metadata")
 def series_metadata(
     study: str, series: str, request: Request, session: DB, scope: ScopeDep
 ) -> Response:
-    return metadata(request, session, scope, find_objects(session, scope, study, series))
+    return metadata(request, session, scope, study, series)
 
 
 @router.get("/studies/{study}/series/{series}/instances/{instance}/metadata")
 def instance_metadata(
     study: str, series: str, instance: str, request: Request, session: DB, scope: ScopeDep
 ) -> Response:
-    return metadata(request, session, scope, find_objects(session, scope, study, series, instance))
+    return metadata(request, session, scope, study, series, instance)
 
 
 # --- bulk data --------------------------------------------------------------------
