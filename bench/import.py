@@ -72,7 +72,11 @@ METHOD = [
     "- *seconds (import's own)* is the `seconds` of the import's JSON summary (without "
     "interpreter start-up and home opening). *CPU ms/instance* is user + system time of the whole "
     "import tree (`RUSAGE_CHILDREN`) per instance: less sensitive than wall-clock to other work "
-    "on the machine, which the 1-minute load average before each run hints at.",
+    "on the machine. *other CPU (cores)* is what everything else on the machine used meanwhile "
+    "(busy time from /proc/stat minus the import tree's CPU time, per wall-clock second; "
+    "includes the PostgreSQL server, about 2.5 ms CPU per instance, and the benchmark "
+    "itself): on a 2-core machine, much above 0.3 means the run competed with other work "
+    "and its wall-clock rate understates vesalius.",
 ]
 
 # Runs the import in a child and reports what the child (and its whole tree) cost.
@@ -340,6 +344,14 @@ def _descendants(root: int) -> list[int]:
     return out
 
 
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all cores; /proc/stat, not idle/iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    busy = sum(fields[:8]) - idle  # user nice system idle iowait irq softirq steal
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
 def _rss_kib(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/statm", "rb") as handle:
@@ -359,7 +371,7 @@ class Run:
     tree_rss_kib: int
     cpu_seconds: float
     command_seconds: float  # what the import itself reports (after start-up)
-    load_before: float  # 1-minute load average when the run started (others' work shows here)
+    other_cores: float  # CPU used meanwhile by everything else on the machine, in cores
 
     @property
     def rate(self) -> float:
@@ -384,7 +396,7 @@ def run_import(home: Home, folder: Path, expected: int, phase: str) -> Run:
         "--json",
     ]
     peak_tree = 0
-    load_before = os.getloadavg()[0]
+    busy_before = _busy_seconds()
     stop = threading.Event()
     proc = subprocess.Popen(
         [sys.executable, "-c", WRAPPER, *cmd], env=home.env, stdout=subprocess.PIPE, text=True
@@ -398,6 +410,7 @@ def run_import(home: Home, folder: Path, expected: int, phase: str) -> Run:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     out, _ = proc.communicate()
+    busy = _busy_seconds() - busy_before
     stop.set()
     sampler.join()
     if proc.returncode != 0:
@@ -408,6 +421,8 @@ def run_import(home: Home, folder: Path, expected: int, phase: str) -> Run:
             f"import failed ({result['returncode']}): {shlex.join(cmd)}\n{result['stdout']}"
         )
     summary = json.loads(result["stdout"])
+    cpu = result["cpu_user"] + result["cpu_system"]
+    other = max(0.0, busy - cpu) / result["seconds"]
     if summary["stored"] != expected or summary["total"] != expected:
         raise SystemExit(f"import of {folder} stored {summary['stored']} of {expected}: {summary}")
     run = Run(
@@ -418,16 +433,16 @@ def run_import(home: Home, folder: Path, expected: int, phase: str) -> Run:
         result["seconds"],
         result["maxrss_kib"],
         peak_tree,
-        result["cpu_user"] + result["cpu_system"],
+        cpu,
         summary["seconds"],
-        load_before,
+        other,
     )
     home.indexed += expected
     log(
         f"{home.database} {phase}: {expected} instances into an index of {run.index_before} in "
         f"{run.seconds:.1f} s = {run.rate:.1f}/s, peak RSS {run.maxrss_kib / 1024:.0f} MiB "
         f"(tree ~{peak_tree / 1024:.0f} MiB), CPU {run.cpu_ms:.1f} ms/instance, "
-        f"load before {load_before:.1f}"
+        f"other processes {other:.2f} cores"
     )
     return run
 
@@ -475,7 +490,7 @@ def machine_facts(databases: list[str], pg_admin: str) -> list[tuple[str, str]]:
             version = conn.execute("SHOW server_version").fetchone()[0]
             settings = ", ".join(
                 f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}"
-                for name in ("shared_buffers", "fsync", "synchronous_commit")
+                for name in ("shared_buffers", "fsync", "synchronous_commit", "autovacuum")
             )
             facts.append(("PostgreSQL server", f"{version} ({settings})"))
     facts.append(("import workers", "default (one parser process per core)"))
@@ -586,7 +601,7 @@ def report(
         "",
         "| database | phase | index before | seconds (wall) | seconds (import's own) | "
         "instances/s | CPU ms/instance (tree) | peak RSS MiB (largest process) | "
-        "peak RSS MiB (tree sum, sampled) | load avg before |",
+        "peak RSS MiB (tree sum, sampled) | other CPU (cores) |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in runs:
@@ -594,7 +609,7 @@ def report(
             f"| {r.database} | {r.phase} | {r.index_before:,} | {r.seconds:.1f} | "
             f"{r.command_seconds:.1f} | {r.rate:.1f} | {r.cpu_ms:.1f} | "
             f"{r.maxrss_kib / 1024:.0f} | {r.tree_rss_kib / 1024:.0f} | "
-            f"{r.load_before:.1f} |"
+            f"{r.other_cores:.2f} |"
         )
     lines += ["", "## Method", "", *METHOD, ""]
     return "\n".join(lines)
