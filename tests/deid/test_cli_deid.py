@@ -23,6 +23,9 @@ def corpus():
     return build_corpus()
 
 
+AT_RISK = ("b-us", "a-study1-sc")  # withheld without clean-pixel-data
+
+
 def write_inputs(folder: Path, corpus) -> Path:
     folder.mkdir(parents=True)
     for name, data in corpus.objects.items():
@@ -56,12 +59,13 @@ def test_run_with_a_key_file(cli: Cli, corpus, tmp_path: Path) -> None:
         *options, "--report", str(report_path), "--json", "--workers", "1", expect=3,
     )  # fmt: skip
     summary = json.loads(result.stdout)
-    assert (summary["written"], summary["withheld"], summary["skipped"]) == (7, 2, 0)
+    assert (summary["written"], summary["withheld"], summary["skipped"]) == (6, 3, 0)
     report = json.loads(report_path.read_text())
     assert stat.S_IMODE(report_path.stat().st_mode) == 0o600
     withheld = {Path(i["origin"]).name: i["reason"] for i in report["withheld_items"]}
-    assert set(withheld) == {"b-us.dcm", "notes.txt"}
+    assert set(withheld) == {"b-us.dcm", "a-study1-sc.dcm", "notes.txt"}
     assert "Burned In Annotation" in withheld["b-us.dcm"]
+    assert "at risk of burned-in text (secondary capture)" in withheld["a-study1-sc.dcm"]
     written = outputs(tmp_path / "out")
     assert set(written) == {o["output"] for o in report["objects"]}
     for entry in report["objects"]:
@@ -90,17 +94,17 @@ def test_zip_input_gives_the_same_output_as_the_folder(cli: Cli, corpus, tmp_pat
     archive = tmp_path / "scans.zip"
     with zipfile.ZipFile(archive, "w") as handle:
         for name, data in corpus.objects.items():
-            if name != "b-us":
+            if name not in AT_RISK:
                 handle.writestr(f"export/{name}.dcm", data)
     cli("deid", "run", str(archive), str(tmp_path / "from-zip"), "--key-file", str(key))
     folder = tmp_path / "in"
     folder.mkdir()
     for name, data in corpus.objects.items():
-        if name != "b-us":
+        if name not in AT_RISK:
             (folder / f"{name}.dcm").write_bytes(data)
     cli("deid", "run", str(folder), str(tmp_path / "from-folder"), "--key-file", str(key))
     assert outputs(tmp_path / "from-zip") == outputs(tmp_path / "from-folder")
-    assert len(outputs(tmp_path / "from-zip")) == 7
+    assert len(outputs(tmp_path / "from-zip")) == 6
 
 
 def test_usage_errors(cli: Cli, corpus, tmp_path: Path) -> None:

@@ -1,10 +1,13 @@
-"""``vesalius deid``: de-identify files, folders and zip archives into a folder."""
+"""``vesalius deid``: de-identify files, folders and zip archives into a folder, and
+verify that files hold no residual identifiers."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -12,12 +15,24 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from vesalius.cli.context import EXIT_PARTIAL, err, failures, operator, print_json, state
+from vesalius.cli.context import (
+    EXIT_FAILED,
+    EXIT_PARTIAL,
+    err,
+    failures,
+    operator,
+    print_json,
+    state,
+)
 from vesalius.core.errors import InvalidInput
 from vesalius.deid.batch import BatchReport, BatchSpec, run_batch
 from vesalius.deid.keys import project_key, read_key_file
+from vesalius.deid.pixels import OcrPixelCleaner, rapidocr_missing
+from vesalius.deid.private import SafePrivate
 from vesalius.deid.profile import Option, Profile
-from vesalius.deid.runs import record_run, require_project
+from vesalius.deid.runs import record_run, record_verify, require_project
+from vesalius.deid.text import KnownIdentifiers
+from vesalius.deid.verify import DEFAULT_PSEUDONYM, Verifier, VerifyReport, load_known, verify
 from vesalius.ingest.sources import Item, expand, read_item
 
 out = Console()
@@ -71,7 +86,12 @@ def deid_run(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     workers: int = typer.Option(None, help="Worker processes (default: one per core)."),
 ) -> None:
-    """De-identify objects into OUTPUT/<study>/<series>/<sop>.dcm; exit 3 if some were withheld."""
+    """De-identify objects into OUTPUT/<study>/<series>/<sop>.dcm; exit 3 if some were withheld.
+
+    Objects at risk of burned-in text (ultrasound, secondary captures, screen saves, colour
+    images, Burned In Annotation YES) are cleaned by OCR under -o clean-pixel-data, and
+    withheld without it (or when the OCR engine is not installed).
+    """
     with failures():
         if (key_file is None) == (project is None):
             raise InvalidInput("give exactly one of --key-file and --project")
@@ -89,7 +109,24 @@ def deid_run(
         else:
             key = read_key_file(key_file)
         items = list(expand([source]))
-        spec = BatchSpec(profile, key, settings.tcia_private_tags_path)
+        cleaner = None
+        if profile.has(Option.CLEAN_PIXEL_DATA):
+            missing = rapidocr_missing()
+            if missing is None:
+                cleaner = OcrPixelCleaner()
+            else:
+                err.print(
+                    f"warning: OCR unavailable ({missing}): objects at risk of burned-in "
+                    "text will be withheld",
+                    highlight=False,
+                )
+        spec = BatchSpec(
+            profile,
+            key,
+            settings.tcia_private_tags_path,
+            pixel_cleaner=cleaner,
+            withhold_uncleaned=True,  # at risk and not cleaned: never passed through
+        )
         columns = (
             TextColumn("de-identifying"),
             BarColumn(),
@@ -123,4 +160,92 @@ def deid_run(
         for item in report.withheld_items:
             out.print(f"withheld: {item['origin']}: {item['reason']}", highlight=False)
     if report.withheld:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+def _verify_items(paths: list[Path]) -> list[tuple[str, Callable[[], bytes]]]:
+    return [(item.origin, functools.partial(_read, item)) for item in expand(paths)]
+
+
+def _print_findings(report: VerifyReport) -> None:
+    for finding in report.findings:
+        out.print(finding.line(), highlight=False, markup=False, soft_wrap=True)
+    for item in report.skipped:
+        err.print(f"skipped: {item['file']}: {item['reason']}", highlight=False, markup=False)
+    summary = report.summary()
+    verdict = "clean" if report.clean else "IDENTIFIERS FOUND"
+    out.print(
+        f"{verdict}: {summary['files']} file(s) checked, {summary['files_with_findings']} with "
+        f"findings ({summary['findings']} finding(s)), {summary['pixels_read']} read by OCR, "
+        f"{summary['skipped']} skipped",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@deid_app.command("verify")
+def deid_verify(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(
+        ..., metavar="PATH...", help="Files, folders, .zip archives or DICOMDIRs to check."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
+    no_ocr: bool = typer.Option(
+        False, "--no-ocr", help="Do not read the pixels of objects at risk of burned-in text."
+    ),
+    project: str = typer.Option(
+        None, "--project", "-p", help="Check on behalf of this project (audited)."
+    ),
+    known_file: Path = typer.Option(
+        None,
+        "--known",
+        help="Identifiers to look for: JSON (names, ids, birth_dates, dates, texts) or one "
+        "per line.",
+    ),
+    pseudonym: str = typer.Option(
+        DEFAULT_PSEUDONYM, "--pseudonym", help="Regular expression research IDs match in full."
+    ),
+) -> None:
+    """Scan DICOM files for residual identifiers (header and OCR of the pixels).
+
+    Prints one line per finding (file, tag, keyword, kind, a masked hint: never the value).
+    Exit codes: 0 nothing found; 3 identifiers found (or pixels that could not be read);
+    1 the check could not run (OCR engine missing: use --no-ocr); 2 usage error.
+    """
+    with failures():
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise InvalidInput(f"no such file or folder: {', '.join(missing)}")
+        known = load_known(known_file) if known_file is not None else KnownIdentifiers()
+        cli = state(ctx)
+        if project is not None:
+            with cli.home().db.read() as session:
+                require_project(session, project=project)
+        if not no_ocr and (reason := rapidocr_missing()) is not None:
+            err.print(
+                f"[red]error:[/red] OCR unavailable ({reason}); install it or pass --no-ocr",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_FAILED)
+        verifier = Verifier(
+            known=known,
+            ocr=not no_ocr,
+            safe_private=SafePrivate.load(cli.settings.tcia_private_tags_path),
+            pseudonym=pseudonym,
+        )
+        items = _verify_items(paths)
+        columns = (TextColumn("verifying"), BarColumn(), MofNCompleteColumn())
+        show = not as_json and err.is_terminal
+        with Progress(*columns, console=err, disable=not show, transient=True) as bar:
+            task = bar.add_task("verify", total=len(items))
+            report = verify(items, verifier, progress=lambda n: bar.advance(task, n))
+        if project is not None:
+            with cli.home().db.write() as session, session.begin():
+                record_verify(session, project=project, actor=operator(), summary=report.summary())
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        _print_findings(report)
+    if not report.clean:
         raise typer.Exit(EXIT_PARTIAL)

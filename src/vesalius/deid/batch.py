@@ -46,6 +46,7 @@ class BatchSpec:
     key: bytes
     tcia_path: Path | None = None
     pixel_cleaner: PixelCleaner | None = None
+    withhold_uncleaned: bool = False
 
     def engine(self) -> Deidentifier:
         return Deidentifier(
@@ -53,6 +54,7 @@ class BatchSpec:
             self.key,
             safe_private=SafePrivate.load(self.tcia_path),
             pixel_cleaner=self.pixel_cleaner,
+            withhold_uncleaned=self.withhold_uncleaned,
         )
 
 

@@ -108,6 +108,8 @@ class Deidentifier:
     vault's recorded offset in days, never 0; default: keyed, ``Pseudonyms``),
     ``known_for`` (identifiers the vault knows for the patient, added to the header's);
     and ``text_cleaner``, ``pixel_cleaner`` (OCR), ``visual_cleaner`` (defacing).
+    ``withhold_uncleaned``: an object at risk of burned-in text that is not cleaned
+    (clean-pixel-data not requested) is refused instead of passed with a warning.
     Picklable as long as the hooks are.
     """
 
@@ -123,6 +125,7 @@ class Deidentifier:
         subject_id_for: SubjectIdFor | None = None,
         date_offset_for: DateOffsetFor | None = None,
         known_for: KnownFor | None = None,
+        withhold_uncleaned: bool = False,
     ) -> None:
         if profile.has(Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES) and visual_cleaner is None:
             raise OptionUnavailable(
@@ -138,6 +141,7 @@ class Deidentifier:
         self.subject_id_for = subject_id_for
         self.date_offset_for = date_offset_for
         self.known_for = known_for
+        self.withhold_uncleaned = withhold_uncleaned
         self.table = rule_table()
         self.options = profile.options
 
@@ -224,6 +228,11 @@ class Deidentifier:
         if str(ds.get("BurnedInAnnotation", "")).strip().upper() == "YES":
             raise RejectedObject(
                 "Burned In Annotation is YES: identifying text in the pixels; "
+                "request clean-pixel-data"
+            )
+        if self.withhold_uncleaned:
+            raise RejectedObject(
+                f"pixel data at risk of burned-in text ({risk}) and not cleaned; "
                 "request clean-pixel-data"
             )
         run.warnings.append(f"pixel data may show burned-in text ({risk}); not cleaned")

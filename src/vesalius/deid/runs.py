@@ -32,3 +32,15 @@ def record_run(session: Session, *, project: str, actor: str, summary: dict[str,
         target=f"project:{project}",
         detail={k: v for k, v in summary.items() if k != "seconds"},
     )
+
+
+def record_verify(session: Session, *, project: str, actor: str, summary: dict[str, Any]) -> None:
+    """Audit one ``deid verify`` on behalf of a project: counts only."""
+    require_project(session, project=project)
+    audit.record(
+        session,
+        actor=actor,
+        action="deid.verify",
+        target=f"project:{project}",
+        detail=dict(summary),
+    )

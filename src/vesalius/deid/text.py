@@ -252,3 +252,53 @@ def _phone(match: re.Match[str]) -> str:
     if digits >= 7 and (value[0] in "+(" or separators >= 2):
         return PHONE
     return value
+
+
+@dataclass(frozen=True)
+class Span:
+    """Where an identifier-like piece of text is: ``kind`` is one of the placeholders'
+    names (name, id, date, phone, email, uid, removed); the text itself is not kept."""
+
+    kind: str
+    start: int
+    end: int
+
+
+def identifier_spans(text: str, known: KnownIdentifiers, *, dates: bool = True) -> list[Span]:
+    """What :class:`DefaultTextCleaner` would take out of ``text``, as spans (for
+    ``deid verify``): the patient's known identifiers and the identifier patterns.
+
+    ``dates=False`` leaves date patterns out (text whose dates were shifted or kept on
+    purpose); known birth dates are always reported. Overlapping spans are all listed.
+    """
+    spans: list[Span] = []
+
+    def add(kind: str, pattern: re.Pattern[str] | None, judge: bool = False) -> None:
+        if pattern is None:
+            return
+        for match in pattern.finditer(text):
+            if judge and _phone(match) == match.group(0):
+                continue
+            spans.append(Span(kind, match.start(), match.end()))
+
+    add("email", _EMAIL)
+    add("removed", _alternation(_text_tokens(known.texts), False))
+    add("uid", _UID)
+    values = list(known.birth_dates) + (list(known.dates) if dates else [])
+    forms = tuple(sorted({f for v in values for f in date_forms(v)}, key=lambda f: -len(f)))
+    add("date", _alternation(forms, False))
+    held = [(m.start(), m.end()) for m in _ISO_DATE.finditer(text)]
+    if dates:
+        add("date", _ISO_DATE)
+        for pattern in _OTHER_DATES:
+            add("date", pattern)
+    add("name", _alternation(name_tokens(known.names), True))
+    add("id", _alternation(_id_tokens(known.ids), False))
+    patterned = len(spans)
+    add("phone", _PHONE, judge=True)
+    add("id", _LONG_ID)
+    if not dates:  # the cleaner holds shifted ISO dates back from these two patterns
+        spans[patterned:] = [
+            s for s in spans[patterned:] if not any(a < s.end and s.start < b for a, b in held)
+        ]
+    return sorted(spans, key=lambda s: (s.start, s.end, s.kind))

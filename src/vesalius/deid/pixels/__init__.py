@@ -16,6 +16,7 @@ from vesalius.deid.pixels.ocr import (
     TextDetector,
     default_detector,
     load_rapidocr,
+    rapidocr_missing,
 )
 from vesalius.deid.pixels.risk import at_risk
 
@@ -32,4 +33,5 @@ __all__ = [
     "find_text",
     "is_text",
     "load_rapidocr",
+    "rapidocr_missing",
 ]

@@ -52,6 +52,19 @@ class TextDetector(Protocol):
     def detect(self, image: np.ndarray) -> list[Region]: ...
 
 
+def rapidocr_missing() -> str | None:
+    """Why the OCR engine cannot be used here (without loading it), or None."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("rapidocr_onnxruntime") is not None
+    except (ImportError, ValueError):
+        found = False
+    if found:
+        return None
+    return f"the Python package {RAPIDOCR_REQUIREMENT} is not installed"
+
+
 def load_rapidocr(**options: Any) -> Any:
     """Build a RapidOCR engine from the models in its wheel, or raise ConfigError.
 
