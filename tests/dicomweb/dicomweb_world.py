@@ -28,6 +28,7 @@ from conftest import PG_URL, Cli, Server, token_for
 TEST_FILES = Path(pydicom.__file__).parent / "data" / "test_files"
 DICOM_JSON = "application/dicom+json"
 PROBLEM = "application/problem+json"
+VIEWER_ORIGIN = "http://viewer.test:3000"  # a viewer (OHIF) served from another origin
 
 
 def sample(name: str) -> bytes:
@@ -125,6 +126,7 @@ def running_world(base: Path) -> Iterator[World]:
         home = base / "home"
         mp.setenv("VESALIUS_HOME", str(home))
         mp.setenv("VESALIUS_DATABASE_URL", database_url)
+        mp.setenv("VESALIUS_CORS_ORIGINS", VIEWER_ORIGIN)
         cli = Cli()
         cli("init")
         cli("project", "create", "p1", "--name", "Trial one")

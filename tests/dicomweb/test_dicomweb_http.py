@@ -18,6 +18,7 @@ import pytest
 from dicomweb_world import (
     DICOM_JSON,
     PROBLEM,
+    VIEWER_ORIGIN,
     World,
     multipart,
     running_world,
@@ -520,6 +521,29 @@ def test_other_methods_are_405_with_allow(world: World, ohif: dict) -> None:
             assert response.status_code == 405, (method, path)
             assert response.headers["allow"] == allow
             assert response.headers["content-type"] == PROBLEM
+
+
+def test_a_viewer_on_a_configured_origin_may_call_with_its_token(world: World, ohif: dict) -> None:
+    """OHIF hosted elsewhere: the preflight allows the bearer header; the answer names
+    the origin. Any other origin gets no CORS header, so browsers keep the data from it."""
+    path = f"{ROOT}/studies"
+    preflight = {
+        "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "authorization, accept",
+    }
+    with world.client(None) as http:
+        allowed = http.options(path, headers={"Origin": VIEWER_ORIGIN, **preflight})
+        refused = http.options(path, headers={"Origin": "http://evil.test", **preflight})
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == VIEWER_ORIGIN
+    assert "authorization" in allowed.headers["access-control-allow-headers"].lower()
+    assert "access-control-allow-origin" not in refused.headers
+    with world.client("alice") as http:
+        answer = http.get(path, params={"PatientID": "OH1"}, headers={"Origin": VIEWER_ORIGIN})
+        other = http.get(path, params={"PatientID": "OH1"}, headers={"Origin": "http://evil.test"})
+    assert answer.status_code == 200 and len(answer.json()) == 1
+    assert answer.headers["access-control-allow-origin"] == VIEWER_ORIGIN
+    assert "access-control-allow-origin" not in other.headers
 
 
 def test_no_patient_data_in_headers(world: World, ohif: dict) -> None:

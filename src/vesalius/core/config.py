@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -58,6 +58,16 @@ class Settings(BaseSettings):
     event_interval: float = Field(
         default=1.0, gt=0, description="Seconds between event dispatch rounds."
     )
+    vault_key: SecretStr | None = Field(
+        default=None,
+        description="Vault master key, base64 of 32 bytes (VESALIUS_VAULT_KEY); default: "
+        "<home>/secrets/vault.key, created 0600 on first need.",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins whose browser apps (OHIF hosted elsewhere) may "
+        "call /dicom-web and /api; empty: no cross-origin access.",
+    )
     tcia_private_tags_path: Path | None = Field(
         default=None,
         description="TCIA's private tag knowledge base (CSV) for retain-safe-private; "
@@ -74,6 +84,10 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_storage_url(self) -> str:
         return self.storage_url or str(self.home / "objects")
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def spool_dir(self) -> Path:

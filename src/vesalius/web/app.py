@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from typing import Protocol
 
 from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import RedirectResponse, Response
 
 from vesalius import __version__
@@ -74,7 +75,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = EventLoop(home, subscribers) if background else None
         if background:
-            drained = drain(home.db, home.store, Spool(home.settings.spool_dir))
+            drained = drain(home.db, home.store, Spool.for_home(home.settings))
             if drained:
                 log.info("finished %d objects left in the spool by an earlier run", drained)
             assert loop is not None
@@ -109,6 +110,19 @@ def create_app(
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/ui/projects")
+
+    origins = home.settings.allowed_origins
+    if origins:
+        # A viewer served from another origin sends its bearer token and Accept headers;
+        # credentials (cookies) stay same-origin, so the UI's session cannot be used.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Accept", "Content-Type"],
+            expose_headers=["Content-Type", "Content-Location", "Warning", "Location"],
+            max_age=600,
+        )
 
     @app.middleware("http")
     async def access_log(request: Request, call_next):  # type: ignore[no-untyped-def]
