@@ -44,6 +44,7 @@ import string
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -316,6 +317,12 @@ def storescu(port: int, called_ae: str, paths: list[Path], log_file: Path) -> su
     )
 
 
+def query_string(params: dict[str, str]) -> str:
+    """Encoded as a browser's URLSearchParams does (OHIF): ``*`` stays as it is. Orthanc's
+    DICOMweb plugin takes ``%2A`` literally, so a wildcard sent that way matches nothing."""
+    return urllib.parse.urlencode(params, safe="*", quote_via=urllib.parse.quote_plus)
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float) -> float:
     """Poll ``check`` until true; returns the perf_counter time when it was."""
     deadline = time.monotonic() + timeout
@@ -385,12 +392,9 @@ class Server:
 
     def qido(self, path: str, params: dict[str, str]) -> tuple[float, int]:
         """Seconds for one QIDO request (whole body read) and how many results it gave."""
+        url = f"{self.dicomweb_path}{path}?{query_string(params)}"
         started = time.perf_counter()
-        response = self.http.get(
-            self.dicomweb_path + path,
-            params=params,
-            headers={"Accept": "application/dicom+json"},
-        )
+        response = self.http.get(url, headers={"Accept": "application/dicom+json"})
         body = response.content
         seconds = time.perf_counter() - started
         if response.status_code == 204:
@@ -805,8 +809,9 @@ def report(
         "",
         f"## QIDO-RS study search: p50 of {args.repeat} (after 1 warm-up), ms",
         "",
-        "Queries as OHIF's study list sends them, against `/dicom-web/studies`; "
-        "*results* is the number of studies returned (same data in both servers).",
+        "Queries as OHIF's study list sends them (query string encoded like a browser's "
+        "URLSearchParams), against `/dicom-web/studies`; *results* is the number of studies "
+        "returned (same data in both servers; shown per server if they differ).",
         "",
     ]
     header = ["studies", "query", *[f"{n} p50 ms" for n in names]]
@@ -826,8 +831,9 @@ def report(
                 f"`{name}`",
                 *[_fmt_ms(row[n]) if n in row else "–" for n in names],
             ]
-            counts = sorted({t.results for t in row.values()})
-            cells.append(" / ".join(str(c) for c in counts))
+            counts = [row[n].results for n in names if n in row]
+            same = len(set(counts)) == 1
+            cells.append(str(counts[0]) if same else " ≠ ".join(map(str, counts)))
             if both:
                 ratio = row["Orthanc"].p50_ms / row["vesalius"].p50_ms
                 cells.append(f"{ratio:.1f}")
