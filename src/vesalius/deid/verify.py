@@ -47,7 +47,8 @@ from pydicom.sequence import Sequence
 from vesalius.core.dicom.parse import MediaDirectory, read_dataset
 from vesalius.core.errors import InvalidInput, RejectedObject
 from vesalius.deid import actions, iod
-from vesalius.deid.pixels.ocr import TextDetector
+from vesalius.deid.pixels.blank import READ_CONFIDENCE, find_text
+from vesalius.deid.pixels.ocr import Region, TextDetector
 from vesalius.deid.pixels.risk import at_risk
 from vesalius.deid.private import SafePrivate, Step, private_step
 from vesalius.deid.profile import OPTION_CODES, Option
@@ -527,7 +528,6 @@ class Verifier:
         reason = at_risk(ds)
         if reason is None:
             return
-        from vesalius.deid.pixels.blank import find_text
 
         self.pixels_read += 1
         try:
@@ -535,10 +535,37 @@ class Verifier:
         except RejectedObject as exc:
             obj.add("pixels", "(7FE0,0010)", "PixelData", "unread", f"{exc} ({reason})")
             return
-        for region in regions:
+        for region in _distinct(regions):
             frame = f"frame {region.frame}, " if region.frame else ""
             obj.add("pixels", "(7FE0,0010)", "PixelData", mask(region.text),
                     f"text found by OCR ({reason}; {frame}box {list(region.box)})")  # fmt: skip
+
+
+def _readable(region: Region) -> bool:
+    """Text OCR read with confidence, with a letter or digit in it. Cleaning blanks more
+    (small unreadable boxes too); verify reports what reads as text, so that the edge of
+    a blanked box read as a stray glyph at 0.1 confidence does not count as a leak."""
+    return region.confidence >= READ_CONFIDENCE and any(c.isalnum() for c in region.text)
+
+
+def _distinct(regions: list[Region]) -> list[Region]:
+    """Readable regions, one per place: the views of one frame (full range, display
+    window) and the frames of a cine loop read the same overlay more than once."""
+    kept: list[Region] = []
+    for region in sorted(filter(_readable, regions), key=lambda r: (r.y0, r.x0, r.frame or 0)):
+        if not any(_overlap(region, other) >= 0.5 for other in kept):
+            kept.append(region)
+    return kept
+
+
+def _overlap(a: Region, b: Region) -> float:
+    """Intersection over the smaller box's area."""
+    width = min(a.x1, b.x1) - max(a.x0, b.x0)
+    height = min(a.y1, b.y1) - max(a.y0, b.y0)
+    if width <= 0 or height <= 0:
+        return 0.0
+    smaller = min((a.x1 - a.x0) * (a.y1 - a.y0), (b.x1 - b.x0) * (b.y1 - b.y0))
+    return width * height / smaller
 
 
 def verify(
