@@ -24,7 +24,7 @@ CONTEXT = IntakeContext(source="c-store", actor="ae:SCANNER", called_ae="P1")
 def spool(home: Home) -> Spool:
     with home.db.write() as session, session.begin():
         create_project(session, key="p1", name="P1", actor="test")
-    return Spool(home.settings.spool_dir)
+    return Spool.for_home(home.settings)
 
 
 def objects(n: int, seed: str) -> list[bytes]:
@@ -66,7 +66,9 @@ def test_unparseable_object_is_quarantined_not_dropped(home: Home, spool: Spool)
         assert item.source == "c-store" and home.store.get(item.blob_hash) == b"garbage" * 100
 
 
-def test_a_project_with_a_profile_this_build_lacks_quarantines(home: Home, spool: Spool) -> None:
+def test_a_deid_project_without_its_settings_quarantines_sealed(
+    home: Home, spool: Spool
+) -> None:
     from vesalius.core.model import Project
 
     with home.db.write() as session, session.begin():
@@ -75,6 +77,9 @@ def test_a_project_with_a_profile_this_build_lacks_quarantines(home: Home, spool
     assert receive(home.db, home.store, spool, CONTEXT, data) is Outcome.QUARANTINED
     with home.db.read() as session:
         assert session.scalars(select(Instance)).all() == []
+        item = session.scalars(select(QuarantineItem)).one()
+        assert item.sealed and "settings are missing" in item.reason
+        assert b"Spool^Test" not in home.store.get(item.blob_hash)
 
 
 def test_blobs_of_a_failed_index_are_removed_only_when_unreferenced(

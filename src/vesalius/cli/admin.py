@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -12,8 +13,10 @@ from sqlalchemy import select
 
 from vesalius.archive import accounts, projects
 from vesalius.cli.context import failures, operator, print_json, state
+from vesalius.core.errors import InvalidInput
 from vesalius.core.home import write_secret
 from vesalius.core.model import User
+from vesalius.deid.intake import configure_project, load_profile_file
 
 out = Console()
 project_app = typer.Typer(help="Create and list projects.", no_args_is_help=True)
@@ -62,9 +65,29 @@ def project_create(
         "--accept-unknown-ae",
         help="Let any calling AE title store, query and retrieve (default: registered only).",
     ),
+    deid: bool = typer.Option(
+        False,
+        "--deid",
+        help="De-identify every object at intake (import, C-STORE, STOW-RS) before storing it.",
+    ),
+    profile_file: Path = typer.Option(
+        None, "--profile", help="De-identification profile TOML for --deid (options, overrides)."
+    ),
+    subject_id_template: str = typer.Option(
+        None,
+        "--subject-id-template",
+        help="Research subject IDs for --deid, from {project} and {seq} "
+        "(default '{project}-{seq:04d}').",
+    ),
 ) -> None:
     """Create a project."""
     with failures():
+        if (profile_file is not None or subject_id_template is not None) and not deid:
+            raise InvalidInput("--profile and --subject-id-template go with --deid")
+        profile, template = None, subject_id_template
+        if profile_file is not None:
+            profile, file_template = load_profile_file(profile_file)
+            template = template or file_template
         home = state(ctx).home()
         with home.db.write() as session, session.begin():
             project = projects.create_project(
@@ -77,7 +100,19 @@ def project_create(
                 stable_seconds=stable_seconds,
                 accept_unknown_ae=accept_unknown_ae,
             )
-            out.print(f"created project {project.key} (AE title {project.ae_title})")
+            if deid:
+                configure_project(
+                    session,
+                    project=project,
+                    settings=home.settings,
+                    actor=operator(),
+                    profile=profile,
+                    template=template,
+                )
+            out.print(
+                f"created project {project.key} (AE title {project.ae_title})"
+                + (", de-identified at intake" if deid else "")
+            )
 
 
 @project_app.command("list")

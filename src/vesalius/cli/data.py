@@ -51,6 +51,7 @@ def run_import(
             items,
             workers=workers,
             progress=lambda n: bar.advance(task, n),
+            settings=home.settings,
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from vesalius import __version__
-from vesalius.cli import admin, data, deid, network, serve
+from vesalius.cli import admin, broker, data, deid, network, serve
 from vesalius.cli.context import CliState
 
 app = typer.Typer(
@@ -46,3 +46,4 @@ app.add_typer(data.quarantine_app, name="quarantine")
 app.add_typer(data.events_app, name="events")
 app.add_typer(network.modality_app, name="modality")
 app.add_typer(deid.deid_app, name="deid")
+app.add_typer(broker.broker_app, name="broker")

@@ -158,7 +158,7 @@ class DimseServer:
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
-        self.spool = Spool(home.settings.spool_dir)
+        self.spool = Spool.for_home(home.settings)
         self.tmp_dir = home.settings.home / "tmp" / "dimse"
         self.worker = SpoolWorker(home, self.spool, threads=workers)
         self.admission = Admission(home)

@@ -19,17 +19,27 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from vesalius.core import audit
+from vesalius.core.config import Settings
 from vesalius.core.db import Database
 from vesalius.core.storage import BlobStore, open_store
+from vesalius.deid.intake import IntakeSpec
 from vesalius.ingest.context import IntakeContext, Outcome, Summary
-from vesalius.ingest.pipeline import Prepared, commit, prepare, release_unreferenced, route
+from vesalius.ingest.pipeline import (
+    Prepared,
+    commit,
+    deid_spec,
+    prepare,
+    release_unreferenced,
+    route,
+)
 from vesalius.ingest.sources import Item, read_item
 
 BATCH = 50
 IN_FLIGHT_PER_WORKER = 32
 
 _worker_store: BlobStore | None = None
-_worker_profile: str | None = None
+_worker_deid: IntakeSpec | None = None
+_worker_db: Database | None = None
 _worker_zips: dict[str, zipfile.ZipFile] = {}
 
 
@@ -39,10 +49,12 @@ class StoreSpec:
     s3_endpoint_url: str | None = None
 
 
-def _init_worker(spec: StoreSpec, profile: str | None) -> None:
-    global _worker_store, _worker_profile
+def _init_worker(spec: StoreSpec, deid: IntakeSpec | None, db: Database | None = None) -> None:
+    """``db`` only in the main process; worker processes open their own (for the vault)."""
+    global _worker_store, _worker_deid, _worker_db
     _worker_store = open_store(spec.url, s3_endpoint_url=spec.s3_endpoint_url)
-    _worker_profile = profile
+    _worker_deid = deid
+    _worker_db = db
 
 
 def _prepare_item(item: Item) -> Prepared:
@@ -55,20 +67,20 @@ def _prepare_item(item: Item) -> Prepared:
             rejected=Outcome.QUARANTINED,
             reason=f"could not be read: {type(exc).__name__}",
         )
-    return prepare(data, origin=item.origin, store=_worker_store, profile=_worker_profile)
+    return prepare(data, origin=item.origin, store=_worker_store, deid=_worker_deid, db=_worker_db)
 
 
 def _prepared_stream(
-    items: Iterable[Item], spec: StoreSpec, profile: str | None, workers: int
+    items: Iterable[Item], spec: StoreSpec, deid: IntakeSpec | None, workers: int, db: Database
 ) -> Iterator[Prepared]:
     if workers <= 1:
-        _init_worker(spec, profile)
+        _init_worker(spec, deid, db)
         yield from map(_prepare_item, items)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     window = workers * IN_FLIGHT_PER_WORKER
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(spec, profile)
+        workers, mp_context=context, initializer=_init_worker, initargs=(spec, deid)
     ) as pool:
         # A bounded window of submitted items, consumed in input order: memory stays flat
         # however many files an import names, even when indexing is slower than parsing.
@@ -90,13 +102,17 @@ def import_items(
     *,
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
+    settings: Settings | None = None,
 ) -> Summary:
-    """Run every item through the chain and return what happened to each."""
+    """Run every item through the chain and return what happened to each.
+
+    ``settings`` gives the home's keys; a ``--deid`` project cannot be imported without.
+    """
     started = time.perf_counter()
     summary = Summary()
     with db.read() as session:
         project = route(session, context)
-        project_id, profile = project.id, project.deid_profile
+        project_id, deid = project.id, deid_spec(session, project, settings)
     workers = workers or os.cpu_count() or 1
     workers = min(workers, max(1, len(items) // 8))  # small imports: no pool start-up
     batch: list[Prepared] = []
@@ -125,7 +141,7 @@ def import_items(
             progress(len(batch))
         batch.clear()
 
-    for prepared in _prepared_stream(items, spec, profile, workers):
+    for prepared in _prepared_stream(items, spec, deid, workers, db):
         batch.append(prepared)
         if len(batch) >= BATCH:
             flush()

@@ -16,14 +16,17 @@ from pathlib import Path
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
+from vesalius.core.config import Settings
 from vesalius.core.db import Database
 from vesalius.core.dicom.parse import MediaDirectory, ParsedObject, parse_object
-from vesalius.core.errors import NotFound, RejectedObject
+from vesalius.core.errors import ConfigError, NotFound, RejectedObject
 from vesalius.core.model import Instance, InstanceVersion, Project, utcnow
 from vesalius.core.storage import BlobStore
+from vesalius.deid.intake import IntakeSpec, spec_for
+from vesalius.deid.vault import LinkRow, record_links
 from vesalius.ingest import quarantine
 from vesalius.ingest.context import IntakeContext, Outcome
-from vesalius.ingest.deidentify import deidentify
+from vesalius.ingest.deidentify import deidentify, seal_rejected
 from vesalius.ingest.index import index_object
 from vesalius.ingest.spool import Spool
 
@@ -39,6 +42,8 @@ class Prepared:
     blob_hash: str | None = None
     size: int = 0
     written: bool = False
+    sealed: bool = False  # the quarantined blob is sealed identified data
+    links: tuple[LinkRow, ...] = ()  # vault links of a de-identified object
 
 
 def route(session: Session, context: IntakeContext) -> Project:
@@ -55,14 +60,40 @@ def route(session: Session, context: IntakeContext) -> Project:
     raise NotFound("no project matches this object's destination")
 
 
-def prepare(data: bytes, *, origin: str, store: BlobStore, profile: str | None) -> Prepared:
-    """Parse, de-identify and store one object; refusals keep their bytes for quarantine."""
+def deid_spec(session: Session, project: Project, settings: Settings | None) -> IntakeSpec | None:
+    """The project's de-identification spec (None: stored as received).
+
+    A ``--deid`` project needs the home's settings (its keys); a caller without them
+    must not go on, or identified bytes would reach the storage area.
+    """
+    if not project.deid_profile:
+        return None
+    if settings is None:
+        raise ConfigError(
+            f"project {project.key!r} de-identifies at intake: the home's keys are needed"
+        )
+    return spec_for(session, project, settings)
+
+
+def prepare(
+    data: bytes,
+    *,
+    origin: str,
+    store: BlobStore,
+    deid: IntakeSpec | None = None,
+    db: Database | None = None,
+) -> Prepared:
+    """Parse, de-identify and store one object; refusals keep their bytes for quarantine
+    (sealed when they belong to a project that de-identifies, since they are identified)."""
+    links: tuple[LinkRow, ...] = ()
     try:
         parsed = parse_object(data)
-        data, parsed = deidentify(data, parsed, profile=profile)
+        data, parsed, links = deidentify(data, parsed, spec=deid, db=db)
     except MediaDirectory as exc:
         return Prepared(origin=origin, rejected=Outcome.SKIPPED, reason=str(exc))
     except RejectedObject as exc:
+        if deid is not None:
+            data = seal_rejected(deid, data)
         blob_hash = hashlib.sha256(data).hexdigest()
         store.put(blob_hash, data)
         return Prepared(
@@ -71,10 +102,16 @@ def prepare(data: bytes, *, origin: str, store: BlobStore, profile: str | None) 
             reason=str(exc),
             blob_hash=blob_hash,
             size=len(data),
+            sealed=deid is not None,
         )
     written = store.put(parsed.blob_hash, data)
     return Prepared(
-        origin=origin, parsed=parsed, blob_hash=parsed.blob_hash, size=parsed.size, written=written
+        origin=origin,
+        parsed=parsed,
+        blob_hash=parsed.blob_hash,
+        size=parsed.size,
+        written=written,
+        links=links,
     )
 
 
@@ -96,6 +133,7 @@ def commit(
                 source=context.source,
                 now=utcnow(),
             )
+            record_links(session, prepared.links)
     except Exception as exc:  # keep the object, say why; never a silent drop
         reason = f"could not be indexed: {type(exc).__name__}"
         _quarantine(session, project, prepared, context, reason)
@@ -106,15 +144,19 @@ def commit(
 def _quarantine(
     session: Session, project: Project, prepared: Prepared, context: IntakeContext, reason: str
 ) -> None:
+    # a sealed object's origin (a file path, a folder named after the patient) stays out
+    # of the quarantine list; the operator who imported it saw it in the summary
+    origin = f"{context.source}:sealed:{prepared.blob_hash or ''}"[:80] if prepared.sealed else None
     quarantine.add(
         session,
         source=context.source,
-        origin=prepared.origin,
+        origin=origin or prepared.origin,
         reason=reason,
         project_id=project.id,
         blob_hash=prepared.blob_hash,
         size=prepared.size,
         sop_uid=prepared.parsed.sop_uid if prepared.parsed else "",
+        sealed=prepared.sealed,
     )
 
 
@@ -157,19 +199,20 @@ def process_batch(
     something refers to them, and the entries stay for the next attempt.
     """
     loaded = [(entry, *spool.read(entry)) for entry in entries]
-    targets: dict[tuple[str | None, str | None], tuple[str, str | None]] = {}
+    targets: dict[tuple[str | None, str | None], tuple[str, IntakeSpec | None]] = {}
     with db.read() as session:
         for _, context, _ in loaded:
             route_key = (context.project_key, context.called_ae)
             if route_key not in targets:
                 project = route(session, context)
-                targets[route_key] = (project.key, project.deid_profile)
+                targets[route_key] = (project.key, deid_spec(session, project, spool.settings))
     prepared = [
         prepare(
             data,
             origin=f"{context.source}:{entry.stem}",
             store=store,
-            profile=targets[(context.project_key, context.called_ae)][1],
+            deid=targets[(context.project_key, context.called_ae)][1],
+            db=db,
         )
         for entry, context, data in loaded
     ]

@@ -30,6 +30,8 @@ class QuarantineItem(Base):
     blob_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(default=0)
     sop_uid: Mapped[str] = mapped_column(String(64), default="")
+    # the blob holds identified bytes sealed with the vault master key (--deid projects)
+    sealed: Mapped[bool] = mapped_column(default=False)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class QuarantineView:
     size: int
     sop_uid: str
     blob_hash: str | None
+    sealed: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__.copy()
@@ -58,6 +61,7 @@ def add(
     blob_hash: str | None,
     size: int,
     sop_uid: str = "",
+    sealed: bool = False,
 ) -> QuarantineItem:
     item = QuarantineItem(
         source=source,
@@ -67,6 +71,7 @@ def add(
         blob_hash=blob_hash,
         size=size,
         sop_uid=sop_uid[:64],
+        sealed=sealed,
     )
     session.add(item)
     return item
@@ -98,6 +103,7 @@ def list_items(
             size=item.size,
             sop_uid=item.sop_uid,
             blob_hash=item.blob_hash,
+            sealed=item.sealed,
         )
         for item, key in rows
     ], total

@@ -5,6 +5,14 @@ then the object's bytes. It is written to a temporary name, fsynced and renamed,
 the folder is fsynced, so an entry either exists whole or not at all. Entries are
 removed only after the object is stored and indexed (or quarantined); a node drains
 what is left on start, so a crash after acknowledging loses nothing.
+
+Entries may hold identified data (a ``--deid`` project's objects before they are
+de-identified), so once the home has a vault master key (``vesalius.core.sealing``,
+created with the first ``--deid`` project) every entry's bytes are sealed with it
+(AES-GCM, the header bound as associated data): the spool never holds PHI in the clear.
+All entries are sealed, not only those of de-identified projects, because the
+acknowledgement path does no database work to find out which project an object is for;
+sealing costs little next to the fsync.
 """
 
 from __future__ import annotations
@@ -16,19 +24,38 @@ import uuid
 from dataclasses import asdict
 from pathlib import Path
 
+from vesalius.core.config import Settings
 from vesalius.core.errors import StorageError
+from vesalius.core.sealing import MasterKey, seal, unseal
 from vesalius.ingest.context import IntakeContext
 
 SUFFIX = ".spool"
+SEALED = "aes-256-gcm"
+_CONTEXT = b"vesalius:spool:v1\x00"
 
 
 class Spool:
-    def __init__(self, root: Path) -> None:
+    """A home's spool. ``settings`` (given by :meth:`for_home`) lets it seal entries and
+    lets the pipeline find the home's keys for de-identified projects."""
+
+    def __init__(self, root: Path, *, settings: Settings | None = None) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.settings = settings
+        self.master = MasterKey(settings) if settings is not None else None
+
+    @classmethod
+    def for_home(cls, settings: Settings) -> Spool:
+        return cls(settings.spool_dir, settings=settings)
 
     def write(self, data: bytes, context: IntakeContext) -> Path:
-        header = json.dumps(asdict(context)).encode()
+        fields = asdict(context)
+        key = self.master.get(create=False) if self.master is not None else None
+        if key is not None:
+            fields["sealed"] = SEALED
+        header = json.dumps(fields).encode()
+        if key is not None:
+            data = seal(key, data, _CONTEXT + header)
         name = f"{uuid.uuid4().hex}{SUFFIX}"
         tmp = self.root / f".{name}.tmp"
         final = self.root / name
@@ -53,8 +80,18 @@ class Spool:
     def read(self, path: Path) -> tuple[IntakeContext, bytes]:
         raw = path.read_bytes()
         (length,) = struct.unpack(">I", raw[:4])
-        context = IntakeContext(**json.loads(raw[4 : 4 + length]))
-        return context, raw[4 + length :]
+        header = raw[4 : 4 + length]
+        fields = json.loads(header)
+        sealed = fields.pop("sealed", None)
+        data = raw[4 + length :]
+        if sealed is not None:
+            if sealed != SEALED or self.master is None:
+                raise StorageError("a sealed spool entry needs the home's vault key to be read")
+            key = self.master.get(create=False)
+            if key is None:
+                raise StorageError("a sealed spool entry needs the home's vault key to be read")
+            data = unseal(key, data, _CONTEXT + header)
+        return IntakeContext(**fields), data
 
     def pending(self) -> list[Path]:
         """Entries left behind, oldest first (by name order of their modification time)."""

@@ -85,7 +85,7 @@ class Store:
     def __init__(self, request: Request, key: str, actor: str, study_uid: str | None) -> None:
         home = request.app.state.home
         self.home = home
-        self.spool = Spool(home.settings.spool_dir)
+        self.spool = Spool.for_home(home.settings)
         self.context = IntakeContext(source="stow-rs", actor=actor, project_key=key)
         self.study_uid = study_uid
         self.results: list[Result] = []
