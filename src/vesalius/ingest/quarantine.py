@@ -3,6 +3,11 @@
 The bytes go to the storage area like any object (so nothing is lost and an operator
 can fetch them to repair and re-import); the row says where they came from and why
 they were refused.
+
+Objects refused by a project that de-identifies at intake are identified data: their
+blob is sealed with the vault master key (``sealed`` is true; open it with
+``vesalius.ingest.deidentify.unseal_rejected``) and the row's origin names only the way
+in and the blob, never the input's path (folders are often named after the patient).
 """
 
 from __future__ import annotations
