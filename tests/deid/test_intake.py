@@ -203,3 +203,26 @@ def test_spool_entries_are_sealed_and_received_objects_de_identified(
         home.close()
     assert oracle_leaks(stored, corpus.planted) == set()
     assert leaks_in_home(settings, corpus.planted) == {}
+
+
+def test_parallel_import_workers_share_the_vault(
+    cli: Cli, settings: Settings, tmp_path: Path
+) -> None:
+    """Two worker processes meet the same new patients at once: one ID each, no leak."""
+    corpus = build_corpus()
+    cli("init")
+    fixed_key(settings, "dx")
+    cli("project", "create", "dx", "--deid")
+    for copy in ("1", "2"):
+        write(corpus, tmp_path / "in" / copy)
+    result = cli("import", "-p", "dx", str(tmp_path / "in"), "--workers", "2", "--json")
+    summary = json.loads(result.stdout)
+    assert (summary["stored"], summary["duplicates"]) == (len(corpus.objects), len(corpus.objects))
+    home = open_home(settings)
+    try:
+        with home.db.read() as session:
+            subjects = sorted(s.subject_id for s in session.scalars(select(Subject)))
+    finally:
+        home.close()
+    assert subjects == ["dx-0001", "dx-0002"]
+    assert leaks_in_home(settings, corpus.planted) == {}
