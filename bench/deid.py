@@ -388,7 +388,7 @@ def main() -> None:
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    command = "python bench/deid.py " + shlex.join(sys.argv[1:])
+    command = shlex.join([".venv/bin/python", "bench/deid.py", *sys.argv[1:]])
 
     python = peers_venv(work)
     key = work / "deid-bench.key"
