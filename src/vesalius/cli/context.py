@@ -9,14 +9,16 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
 from vesalius.core.config import Settings, load_settings
 from vesalius.core.errors import InvalidInput, VesaliusError
-from vesalius.core.home import Home, open_home
+
+if TYPE_CHECKING:  # the database layer is imported only by commands that open the home
+    from vesalius.core.home import Home
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -40,6 +42,8 @@ class CliState:
 
     def home(self, *, create: bool = False) -> Home:
         if self._home is None:
+            from vesalius.core.home import open_home
+
             self._home = open_home(self.settings, create=create)
         return self._home
 

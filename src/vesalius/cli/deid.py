@@ -9,6 +9,7 @@ import os
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -27,13 +28,16 @@ from vesalius.cli.context import (
 from vesalius.core.errors import InvalidInput
 from vesalius.deid.batch import BatchReport, BatchSpec, run_batch
 from vesalius.deid.keys import project_key, read_key_file
-from vesalius.deid.pixels import OcrPixelCleaner, rapidocr_missing
-from vesalius.deid.private import SafePrivate
 from vesalius.deid.profile import Option, Profile
-from vesalius.deid.runs import record_run, record_verify, require_project
-from vesalius.deid.text import KnownIdentifiers
-from vesalius.deid.verify import DEFAULT_PSEUDONYM, Verifier, VerifyReport, load_known, verify
 from vesalius.ingest.sources import Item, expand, read_item
+
+if TYPE_CHECKING:
+    from vesalius.deid.verify import VerifyReport
+
+# Imported where used, not here: the database layer (only with --project), OCR and its
+# models (only under clean-pixel-data) and the verifier. `deid run` starts in well under a
+# second without them.
+DEFAULT_PSEUDONYM = r"S-[0-9A-F]{12}"  # vesalius.deid.verify.DEFAULT_PSEUDONYM
 
 out = Console()
 deid_app = typer.Typer(
@@ -50,6 +54,13 @@ def _read(item: Item) -> bytes:
 
 def _origin(item: Item) -> str:
     return item.origin
+
+
+def rapidocr_missing() -> str | None:
+    """Why the OCR engine cannot run (``None`` when it can); imports nothing of OCR."""
+    from vesalius.deid.pixels import rapidocr_missing as missing
+
+    return missing()
 
 
 def _write_report(path: Path, report: BatchReport) -> None:
@@ -102,6 +113,8 @@ def deid_run(
         cli = state(ctx)
         settings = cli.settings
         if project is not None:
+            from vesalius.deid.runs import require_project
+
             home = cli.home()
             with home.db.read() as session:
                 require_project(session, project=project)
@@ -113,6 +126,8 @@ def deid_run(
         if profile.has(Option.CLEAN_PIXEL_DATA):
             missing = rapidocr_missing()
             if missing is None:
+                from vesalius.deid.pixels import OcrPixelCleaner
+
                 cleaner = OcrPixelCleaner()
             else:
                 err.print(
@@ -146,6 +161,8 @@ def deid_run(
                 progress=lambda n: bar.advance(task, n),
             )
         if project is not None:
+            from vesalius.deid.runs import record_run
+
             with cli.home().db.write() as session, session.begin():
                 record_run(session, project=project, actor=operator(), summary=report.summary())
         if report_file is not None:
@@ -213,6 +230,11 @@ def deid_verify(
     Exit codes: 0 nothing found; 3 identifiers found (or pixels that could not be read);
     1 the check could not run (OCR engine missing: use --no-ocr); 2 usage error.
     """
+    from vesalius.deid.private import SafePrivate
+    from vesalius.deid.runs import record_verify, require_project
+    from vesalius.deid.text import KnownIdentifiers
+    from vesalius.deid.verify import Verifier, load_known, verify
+
     with failures():
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
