@@ -32,6 +32,7 @@ from vesalius.deid.profile import Option, Profile
 from vesalius.ingest.sources import Item, expand, read_item
 
 if TYPE_CHECKING:
+    from vesalius.deid.series import DefaceSettings
     from vesalius.deid.verify import VerifyReport
 
 # Imported where used, not here: the database layer (only with --project), OCR and its
@@ -61,6 +62,14 @@ def rapidocr_missing() -> str | None:
     from vesalius.deid.pixels import rapidocr_missing as missing
 
     return missing()
+
+
+def _deface_settings(all_volumes: bool) -> DefaceSettings | None:
+    if not all_volumes:
+        return None
+    from vesalius.deid.series import DefaceSettings
+
+    return DefaceSettings(all_volumes=True)
 
 
 def _write_report(path: Path, report: BatchReport) -> None:
@@ -96,12 +105,21 @@ def deid_run(
     report_file: Path = typer.Option(None, "--report", help="Write the full report as JSON."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     workers: int = typer.Option(None, help="Worker processes (default: one per core)."),
+    deface_all_volumes: bool = typer.Option(
+        False,
+        "--deface-all-volumes",
+        help="Under clean-recognizable-visual-features, treat every MR/CT series as a head "
+        "(default: only those whose body part or descriptions say head or brain).",
+    ),
 ) -> None:
     """De-identify objects into OUTPUT/<study>/<series>/<sop>.dcm; exit 3 if some were withheld.
 
     Objects at risk of burned-in text (ultrasound, secondary captures, screen saves, colour
     images, Burned In Annotation YES) are cleaned by OCR under -o clean-pixel-data, and
-    withheld without it (or when the OCR engine is not installed).
+    withheld without it (or when the OCR engine is not installed). Under
+    -o clean-recognizable-visual-features, 3D head MR/CT series are defaced (Quickshear;
+    the 'deface' extra) and head images that cannot be (localizers, too few slices) are
+    withheld.
     """
     with failures():
         if (key_file is None) == (project is None):
@@ -141,6 +159,7 @@ def deid_run(
             settings.tcia_private_tags_path,
             pixel_cleaner=cleaner,
             withhold_uncleaned=True,  # at risk and not cleaned: never passed through
+            deface=_deface_settings(deface_all_volumes),
         )
         columns = (
             TextColumn("de-identifying"),

@@ -20,15 +20,18 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from vesalius.core.dicom.parse import MediaDirectory
 from vesalius.core.errors import RejectedObject
 from vesalius.deid.engine import Deidentifier
-from vesalius.deid.hooks import PixelCleaner
+from vesalius.deid.hooks import PixelCleaner, VisualFeatureCleaner
 from vesalius.deid.private import SafePrivate
-from vesalius.deid.profile import Profile
+from vesalius.deid.profile import Option, Profile
 from vesalius.deid.rules import rule_table
+
+if TYPE_CHECKING:
+    from vesalius.deid.series import DefaceSettings
 
 T = TypeVar("T")
 Outcome = tuple[str, str, dict[str, Any] | None]  # (kind, output path or reason, report)
@@ -47,13 +50,23 @@ class BatchSpec:
     tcia_path: Path | None = None
     pixel_cleaner: PixelCleaner | None = None
     withhold_uncleaned: bool = False
+    deface: DefaceSettings | None = None  # clean-recognizable-visual-features (default)
 
-    def engine(self) -> Deidentifier:
+    @property
+    def defacing(self) -> bool:
+        return self.profile.has(Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES)
+
+    def engine(self, visual_cleaner: VisualFeatureCleaner | None = None) -> Deidentifier:
+        if self.defacing and visual_cleaner is None:
+            from vesalius.deid.series import HeadGuard  # numpy work, only when asked for
+
+            visual_cleaner = HeadGuard(self.deface) if self.deface else HeadGuard()
         return Deidentifier(
             self.profile,
             self.key,
             safe_private=SafePrivate.load(self.tcia_path),
             pixel_cleaner=self.pixel_cleaner,
+            visual_cleaner=visual_cleaner,
             withhold_uncleaned=self.withhold_uncleaned,
         )
 
@@ -151,17 +164,31 @@ def run_batch(
     workers: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> BatchReport:
-    """De-identify ``items`` into ``output``; ``read`` must be picklable (module level)."""
+    """De-identify ``items`` into ``output``; ``read`` must be picklable (module level).
+
+    Under clean-recognizable-visual-features, 3D head series are defaced and written
+    first, whole (``vesalius.deid.series``); the other objects go one by one.
+    """
     started = time.perf_counter()
-    spec.engine()  # fail early (unavailable option, unreadable TCIA file) before any work
+    engine = spec.engine()  # fail early (unavailable option, unreadable TCIA file)
     output.mkdir(parents=True, exist_ok=True)
+    early: dict[int, Outcome] = {}
+    if spec.defacing:
+        from vesalius.deid.series import HeadGuard, deface_pass
+
+        guard = engine.visual_cleaner
+        assert isinstance(guard, HeadGuard)
+        early = deface_pass(
+            items, read=read, engine=engine, guard=guard, write=lambda r, d: _write(output, r, d)
+        )
+    rest = [item for i, item in enumerate(items) if i not in early]
     workers = workers or os.cpu_count() or 1
-    workers = max(1, min(workers, len(items) // 8))  # small runs: no pool start-up
+    workers = max(1, min(workers, len(rest) // 8))  # small runs: no pool start-up
     report = BatchReport(spec.profile.to_mapping(), rule_table().edition)
     seen: set[str] = set()
-    for item, (kind, detail, object_report) in zip(
-        items, _outcomes(items, spec, read, output, workers), strict=True
-    ):
+    later = _outcomes(rest, spec, read, output, workers)
+    for index, item in enumerate(items):
+        kind, detail, object_report = early[index] if index in early else next(later)
         if kind == "written":
             if detail in seen:
                 report.duplicates += 1

@@ -129,8 +129,9 @@ class Deidentifier:
     ) -> None:
         if profile.has(Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES) and visual_cleaner is None:
             raise OptionUnavailable(
-                "clean-recognizable-visual-features: defacing is not available in this "
-                "build; leave the option out rather than mark data as cleaned"
+                "clean-recognizable-visual-features: defacing is not available here (it "
+                "needs whole 3D series: `vesalius deid run` with the 'deface' extra); leave "
+                "the option out rather than mark data as cleaned"
             )
         self.profile = profile
         self.pseudonyms = Pseudonyms(key)
@@ -144,6 +145,12 @@ class Deidentifier:
         self.withhold_uncleaned = withhold_uncleaned
         self.table = rule_table()
         self.options = profile.options
+        # Objects the visual-feature cleaner did not deface carry no mark of that option.
+        self._undefaced = Profile(
+            profile.options - {Option.CLEAN_RECOGNIZABLE_VISUAL_FEATURES},
+            profile.overrides,
+            profile.name,
+        )
 
     # -- entry points -------------------------------------------------------------------
 
@@ -192,14 +199,15 @@ class Deidentifier:
         age_date = next((str(ds.get(k)) for k in _AGE_DATES if ds.get(k)), "")
         self._walk(ds, run, (), Mode.NORMAL)
         self._patient(ds, run, birth, age_date)
-        add_marks(ds, self.profile, self.table.edition)
+        applied = self.profile if run.counts["defaced"] else self._undefaced
+        add_marks(ds, applied, self.table.edition)
         replace_file_meta(ds)
         report = ObjectReport(
             sop_instance_uid=str(ds.get("SOPInstanceUID", "")),
             study_instance_uid=str(ds.get("StudyInstanceUID", "")),
             series_instance_uid=str(ds.get("SeriesInstanceUID", "")),
             subject_id=subject,
-            options=tuple(o.value for o in self.profile.ordered_options),
+            options=tuple(o.value for o in applied.ordered_options),
             actions=run.counts,
             pixels=pixels,
             warnings=run.warnings,
