@@ -226,3 +226,28 @@ def test_a_lossless_compressed_series_stays_lossless(cli: Cli, tmp_path: Path, p
     kept = out != 0
     assert (out[kept] == volume[kept]).all()  # lossless: what was not blanked is exact
     assert (out[face & (volume > 0)] == 0).mean() > 0.9
+
+
+def test_a_sagittal_series_is_defaced_too(cli: Cli, tmp_path: Path, phantom) -> None:
+    """The volume is built from the geometry, not the file order or the slice axis."""
+    volume, brain, face = phantom
+    series = make_study(SPEC, [("MR", "T1 sag", NX)], seed="sagittal")
+    for i, ds in enumerate(series):
+        ds.BodyPartExamined = "HEAD"
+        ds.ImageOrientationPatient = [0, 1, 0, 0, 0, -1]  # rows run posterior, columns down
+        ds.ImagePositionPatient = [i * 0.8, 0, (NZ - 1) * 2.5]
+        ds.PixelSpacing = [2.5, 0.8]
+        image = np.ascontiguousarray(volume[i, :, ::-1].T)
+        ds.Rows, ds.Columns = image.shape
+        ds.PixelData = image.tobytes()
+    write(tmp_path / "in", series[::-1], "sag")
+    key = str(key_file(tmp_path))
+    option = ("-o", "clean-recognizable-visual-features", "--workers", "1")
+    cli("deid", "run", str(tmp_path / "in"), str(tmp_path / "out"), "--key-file", key, *option)
+    slices = sorted(
+        (pydicom.dcmread(p) for p in (tmp_path / "out").rglob("*.dcm")),
+        key=lambda ds: float(ds.ImagePositionPatient[0]),
+    )
+    out = np.stack([ds.pixel_array.T[:, ::-1] for ds in slices], axis=0)
+    assert (out[face & (volume > 0)] == 0).mean() > 0.9
+    assert (out[brain] == volume[brain]).mean() > 0.99
