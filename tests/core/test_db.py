@@ -8,6 +8,7 @@ import vesalius.core.audit
 import vesalius.core.events
 import vesalius.deid.intake
 import vesalius.deid.vault
+import vesalius.gateway.model
 import vesalius.ingest.quarantine  # noqa: F401  (registers the quarantine and deid tables)
 from vesalius.core.db import current_revision, head_revision, make_engine, migrate, open_database
 from vesalius.core.model import Base

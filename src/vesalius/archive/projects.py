@@ -45,6 +45,7 @@ def create_project(
     visibility: str = "private",
     stable_seconds: int | None = None,
     accept_unknown_ae: bool = False,
+    recheck_deid: bool = False,
 ) -> Project:
     if not KEY_PATTERN.match(key):
         raise InvalidInput(
@@ -66,6 +67,7 @@ def create_project(
         visibility=visibility,
         stable_seconds=stable_seconds,
         accept_unknown_ae=accept_unknown_ae,
+        recheck_deid=recheck_deid,
     )
     session.add(project)
     session.flush()
@@ -74,7 +76,8 @@ def create_project(
         actor=actor,
         action="project.create",
         target=f"project:{key}",
-        detail={"visibility": visibility, "ae_title": ae, "accept_unknown_ae": accept_unknown_ae},
+        detail={"visibility": visibility, "ae_title": ae, "accept_unknown_ae": accept_unknown_ae}
+        | ({"recheck_deid": True} if recheck_deid else {}),
     )
     return project
 

@@ -65,6 +65,12 @@ def project_create(
         "--accept-unknown-ae",
         help="Let any calling AE title store, query and retrieve (default: registered only).",
     ),
+    recheck_deid: bool = typer.Option(
+        False,
+        "--recheck-deid",
+        help="Check every received object for residual identifiers (header check) and "
+        "quarantine what fails: for a central archive fed by site gateways.",
+    ),
     deid: bool = typer.Option(
         False,
         "--deid",
@@ -99,6 +105,7 @@ def project_create(
                 visibility="public" if public else "private",
                 stable_seconds=stable_seconds,
                 accept_unknown_ae=accept_unknown_ae,
+                recheck_deid=recheck_deid,
             )
             if deid:
                 configure_project(

@@ -35,6 +35,7 @@ LAZY_GROUPS: dict[str, tuple[str, str]] = {
     "modality": ("network", "modality_app"),
     "deid": ("deid", "deid_app"),
     "broker": ("broker", "broker_app"),
+    "gateway": ("gateway", "gateway_app"),
 }
 
 

@@ -23,6 +23,10 @@ def serve(
         None, "--dicom-tls-cert", help="PEM certificate: DIMSE over TLS (with --dicom-tls-key)."
     ),
     dicom_tls_key: Path = typer.Option(None, "--dicom-tls-key", help="PEM private key."),
+    tls_cert: Path = typer.Option(
+        None, "--tls-cert", help="PEM certificate (chain): serve HTTPS (with --tls-key)."
+    ),
+    tls_key: Path = typer.Option(None, "--tls-key", help="PEM private key for HTTPS."),
 ) -> None:
     """Serve the REST API, web UI and DICOM (DIMSE) of this home."""
     logging.basicConfig(
@@ -31,6 +35,13 @@ def serve(
     if (dicom_tls_cert is None) != (dicom_tls_key is None):
         err.print("[red]error:[/red] --dicom-tls-cert and --dicom-tls-key go together")
         raise typer.Exit(EXIT_USAGE)
+    if (tls_cert is None) != (tls_key is None):
+        err.print("[red]error:[/red] --tls-cert and --tls-key go together")
+        raise typer.Exit(EXIT_USAGE)
+    for path in (tls_cert, tls_key):
+        if path is not None and not path.is_file():
+            err.print(f"[red]error:[/red] {path}: no such file")
+            raise typer.Exit(EXIT_USAGE)
     from vesalius.dimse import DimseServer, tls_context  # pynetdicom only for serve
 
     with failures():
@@ -55,6 +66,8 @@ def serve(
             port=http_port if http_port is not None else settings.http_port,
             access_log=False,  # our middleware logs paths without query strings (no PHI)
             log_level="info",
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
         )
     except SystemExit as exc:  # uvicorn exits 3 when start-up fails; 3 means other things here
         if exc.code not in (0, None):

@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         description="Comma-separated origins whose browser apps (OHIF hosted elsewhere) may "
         "call /dicom-web and /api; empty: no cross-origin access.",
     )
+    site_code: str | None = Field(
+        default=None,
+        description="This site's code (gateway): put in front of every research subject ID "
+        "so that two sites delivering to one central project never assign the same ID.",
+    )
     tcia_private_tags_path: Path | None = Field(
         default=None,
         description="TCIA's private tag knowledge base (CSV) for retain-safe-private; "

@@ -76,6 +76,14 @@ class PermissionDenied(VesaliusError):
     title = "Forbidden"
 
 
+class DeliveryError(VesaliusError):
+    """A delivery to another archive did not happen (unreachable, TLS, refused); the
+    message is a reason fit for a status listing (no header values)."""
+
+    status = 502
+    title = "Delivery failed"
+
+
 class RejectedObject(VesaliusError):
     """An incoming object that cannot be archived; it is quarantined with this reason."""
 

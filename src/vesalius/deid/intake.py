@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from vesalius.core import audit
@@ -44,9 +44,9 @@ from vesalius.deid.keys import project_key
 from vesalius.deid.pixels import OcrPixelCleaner
 from vesalius.deid.private import SafePrivate
 from vesalius.deid.profile import Option, Profile
-from vesalius.deid.subjects import DEFAULT_TEMPLATE, validate_template
+from vesalius.deid.subjects import DEFAULT_TEMPLATE, validate_template, with_site_prefix
 from vesalius.deid.text import KnownIdentifiers
-from vesalius.deid.vault import Identity, LinkRow, SubjectEntry, Vault
+from vesalius.deid.vault import Identity, LinkRow, SubjectEntry, Vault, VaultSubject
 
 DEFAULT_OPTIONS = (Option.RETAIN_LONGITUDINAL_MODIFIED_DATES, Option.CLEAN_PIXEL_DATA)
 
@@ -255,3 +255,39 @@ def deidentifier_for(spec: IntakeSpec, db: Database | None = None) -> IntakeDeid
             _runtimes.clear()
         runtime = _runtimes[key] = IntakeDeidentifier(spec, db)
     return runtime
+
+
+def set_site_prefix(session: Session, *, project: Project, site: str, actor: str) -> str:
+    """Put the site code in front of ``project``'s subject ID template (in the caller's
+    transaction); returns the template in force.
+
+    Refused once research IDs were assigned without the prefix: changing the template
+    then would give the project IDs of two forms, and the earlier ones could still
+    collide with another site's.
+    """
+    row = session.get(DeidProject, project.id)
+    if row is None:
+        raise InvalidInput(
+            f"project {project.key!r} does not de-identify at intake "
+            f"(create it with `vesalius project create {project.key} --deid`)"
+        )
+    template = with_site_prefix(row.subject_id_template, site)
+    if template == row.subject_id_template:
+        return template
+    assigned = session.scalar(
+        select(func.count(VaultSubject.id)).where(VaultSubject.project_id == project.id)
+    )
+    if assigned:
+        raise InvalidInput(
+            f"project {project.key!r} has assigned research IDs without the site prefix "
+            f"{site!r}; its subject ID template can no longer change"
+        )
+    row.subject_id_template = template
+    audit.record(
+        session,
+        actor=actor,
+        action="deid.site_prefix",
+        target=f"project:{project.key}",
+        detail={"site": site, "template": template},
+    )
+    return template

@@ -5,10 +5,15 @@ first sight. A template may use only ``{project}`` and ``{seq}`` (with any forma
 e.g. ``SUBJ{seq:05d}``) and must use ``{seq}``: the sequence is what makes IDs unique,
 and nothing else of the patient may shape an ID (it is written into every object as
 Patient ID and Patient's Name). IDs are short enough for a LO value (64 characters).
+
+A site gateway puts its site code in front (``with_site_prefix``: ``A01-{project}-{seq:04d}``)
+because every site counts its own sequence: without the prefix two sites would both
+assign ``trial-0001`` to different patients in the same central project.
 """
 
 from __future__ import annotations
 
+import re
 import string
 
 from vesalius.core.errors import InvalidInput
@@ -48,3 +53,23 @@ def format_subject_id(template: str, *, project: str, seq: int) -> str:
     if value != value.strip():
         raise InvalidInput("subject ID template gives an ID with leading or trailing spaces")
     return value
+
+
+SITE_PATTERN = re.compile(r"^[A-Za-z0-9]{1,16}$")
+
+
+def validate_site(site: str) -> str:
+    """A site code: 1-16 letters or digits (it becomes part of every research ID)."""
+    if not SITE_PATTERN.match(site):
+        raise InvalidInput("a site code is 1-16 letters or digits")
+    return site
+
+
+def with_site_prefix(template: str, site: str) -> str:
+    """``template`` with ``SITE-`` in front, so that the research IDs two sites assign
+    from the same template (each from its own sequence) can never be the same."""
+    validate_site(site)
+    prefix = f"{site}-"
+    if template.startswith(prefix):
+        return template
+    return validate_template(prefix + template)

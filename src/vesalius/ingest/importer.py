@@ -40,6 +40,7 @@ IN_FLIGHT_PER_WORKER = 32
 _worker_store: BlobStore | None = None
 _worker_deid: IntakeSpec | None = None
 _worker_db: Database | None = None
+_worker_recheck = False
 _worker_zips: dict[str, zipfile.ZipFile] = {}
 
 
@@ -49,12 +50,15 @@ class StoreSpec:
     s3_endpoint_url: str | None = None
 
 
-def _init_worker(spec: StoreSpec, deid: IntakeSpec | None, db: Database | None = None) -> None:
+def _init_worker(
+    spec: StoreSpec, deid: IntakeSpec | None, db: Database | None = None, recheck: bool = False
+) -> None:
     """``db`` only in the main process; worker processes open their own (for the vault)."""
-    global _worker_store, _worker_deid, _worker_db
+    global _worker_store, _worker_deid, _worker_db, _worker_recheck
     _worker_store = open_store(spec.url, s3_endpoint_url=spec.s3_endpoint_url)
     _worker_deid = deid
     _worker_db = db
+    _worker_recheck = recheck
 
 
 def _prepare_item(item: Item) -> Prepared:
@@ -67,20 +71,32 @@ def _prepare_item(item: Item) -> Prepared:
             rejected=Outcome.QUARANTINED,
             reason=f"could not be read: {type(exc).__name__}",
         )
-    return prepare(data, origin=item.origin, store=_worker_store, deid=_worker_deid, db=_worker_db)
+    return prepare(
+        data,
+        origin=item.origin,
+        store=_worker_store,
+        deid=_worker_deid,
+        db=_worker_db,
+        recheck=_worker_recheck,
+    )
 
 
 def _prepared_stream(
-    items: Iterable[Item], spec: StoreSpec, deid: IntakeSpec | None, workers: int, db: Database
+    items: Iterable[Item],
+    spec: StoreSpec,
+    deid: IntakeSpec | None,
+    workers: int,
+    db: Database,
+    recheck: bool = False,
 ) -> Iterator[Prepared]:
     if workers <= 1:
-        _init_worker(spec, deid, db)
+        _init_worker(spec, deid, db, recheck)
         yield from map(_prepare_item, items)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     window = workers * IN_FLIGHT_PER_WORKER
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(spec, deid)
+        workers, mp_context=context, initializer=_init_worker, initargs=(spec, deid, None, recheck)
     ) as pool:
         # A bounded window of submitted items, consumed in input order: memory stays flat
         # however many files an import names, even when indexing is slower than parsing.
@@ -113,6 +129,7 @@ def import_items(
     with db.read() as session:
         project = route(session, context)
         project_id, deid = project.id, deid_spec(session, project, settings)
+        recheck = project.recheck_deid
     workers = workers or os.cpu_count() or 1
     workers = min(workers, max(1, len(items) // 8))  # small imports: no pool start-up
     batch: list[Prepared] = []
@@ -141,7 +158,7 @@ def import_items(
             progress(len(batch))
         batch.clear()
 
-    for prepared in _prepared_stream(items, spec, deid, workers, db):
+    for prepared in _prepared_stream(items, spec, deid, workers, db, recheck):
         batch.append(prepared)
         if len(batch) >= BATCH:
             flush()

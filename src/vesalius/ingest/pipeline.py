@@ -23,6 +23,7 @@ from vesalius.core.errors import ConfigError, NotFound, RejectedObject
 from vesalius.core.model import Instance, InstanceVersion, Project, utcnow
 from vesalius.core.storage import BlobStore
 from vesalius.deid.intake import IntakeSpec, spec_for
+from vesalius.deid.recheck import recheck as recheck_residual
 from vesalius.deid.vault import LinkRow, record_links
 from vesalius.ingest import quarantine
 from vesalius.ingest.context import IntakeContext, Outcome
@@ -82,13 +83,20 @@ def prepare(
     store: BlobStore,
     deid: IntakeSpec | None = None,
     db: Database | None = None,
+    recheck: bool = False,
 ) -> Prepared:
     """Parse, de-identify and store one object; refusals keep their bytes for quarantine
-    (sealed when they belong to a project that de-identifies, since they are identified)."""
+    (sealed when they belong to a project that de-identifies, since they are identified).
+
+    ``recheck``: the project checks what it receives for residual identifiers
+    (:mod:`vesalius.deid.recheck`) and quarantines what fails.
+    """
     links: tuple[LinkRow, ...] = ()
     try:
         parsed = parse_object(data)
         data, parsed, links = deidentify(data, parsed, spec=deid, db=db)
+        if recheck:
+            recheck_residual(data)
     except MediaDirectory as exc:
         return Prepared(origin=origin, rejected=Outcome.SKIPPED, reason=str(exc))
     except RejectedObject as exc:
@@ -190,7 +198,16 @@ def process_spooled(db: Database, store: BlobStore, spool: Spool, entry: Path) -
 def process_batch(
     db: Database, store: BlobStore, spool: Spool, entries: list[Path]
 ) -> list[Outcome]:
-    """Run spooled objects through the chain with one index transaction for all of them.
+    """Run spooled objects through the chain (:func:`process_batch_with_reasons`)."""
+    return [outcome for outcome, _ in process_batch_with_reasons(db, store, spool, entries)]
+
+
+def process_batch_with_reasons(
+    db: Database, store: BlobStore, spool: Spool, entries: list[Path]
+) -> list[tuple[Outcome, str]]:
+    """Run spooled objects through the chain with one index transaction for all of them;
+    returns each object's outcome and, for refusals, the reason (no PHI: it is shown to
+    the sender, as STOW-RS failure comments).
 
     Parsing and storing happen first, outside the transaction; each object is then
     indexed in a savepoint of its own, so one bad object is quarantined without costing
@@ -199,13 +216,17 @@ def process_batch(
     something refers to them, and the entries stay for the next attempt.
     """
     loaded = [(entry, *spool.read(entry)) for entry in entries]
-    targets: dict[tuple[str | None, str | None], tuple[str, IntakeSpec | None]] = {}
+    targets: dict[tuple[str | None, str | None], tuple[str, IntakeSpec | None, bool]] = {}
     with db.read() as session:
         for _, context, _ in loaded:
             route_key = (context.project_key, context.called_ae)
             if route_key not in targets:
                 project = route(session, context)
-                targets[route_key] = (project.key, deid_spec(session, project, spool.settings))
+                targets[route_key] = (
+                    project.key,
+                    deid_spec(session, project, spool.settings),
+                    project.recheck_deid,
+                )
     prepared = [
         prepare(
             data,
@@ -213,10 +234,11 @@ def process_batch(
             store=store,
             deid=targets[(context.project_key, context.called_ae)][1],
             db=db,
+            recheck=targets[(context.project_key, context.called_ae)][2],
         )
         for entry, context, data in loaded
     ]
-    outcomes: list[Outcome] = []
+    outcomes: list[tuple[Outcome, str]] = []
     with db.write() as session:
         try:
             with session.begin():
@@ -230,10 +252,9 @@ def process_batch(
                                 source=context.source, actor=context.actor, project_key=key
                             ),
                         )
-                    outcome, _ = commit(
-                        session, project=projects[key], prepared=item, context=context
+                    outcomes.append(
+                        commit(session, project=projects[key], prepared=item, context=context)
                     )
-                    outcomes.append(outcome)
         except Exception:
             written = [p.blob_hash for p in prepared if p.written and p.blob_hash]
             if written:

@@ -29,6 +29,8 @@ class Project(Base):
     visibility: Mapped[str] = mapped_column(String(16), default="private")
     stable_seconds: Mapped[int | None]
     accept_unknown_ae: Mapped[bool] = mapped_column(default=False)
+    # a central archive re-checks what it receives for residual identifiers (deid.recheck)
+    recheck_deid: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -18,6 +18,10 @@ reported as failed. Failure Reason values follow PS3.18 Table I.2-2:
 0x0110  processing failure (anything else)
 0x0122  SOP class not supported (a DICOMDIR)
 ======  =========================================================================
+
+A refused object's item also carries the quarantine reason as Error Comment (0000,0902),
+so that a sender (a site gateway) can show why without access to this archive; reasons
+name attributes and kinds of problem, never values.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from vesalius.core.auth.policy import UPLOAD_ROLES, project_for
 from vesalius.core.errors import InvalidInput, StorageError
 from vesalius.core.model import User
 from vesalius.ingest.context import IntakeContext, Outcome
-from vesalius.ingest.pipeline import process_batch
+from vesalius.ingest.pipeline import process_batch_with_reasons
 from vesalius.ingest.spool import Spool
 from vesalius.web.deps import DB, CurrentUser
 from vesalius.web.dicomweb import media, pixels
@@ -61,6 +65,7 @@ class Result:
     study_uid: str
     series_uid: str
     failure: int | None = None
+    reason: str = ""  # why the archive refused it (quarantine reason), for the sender
 
 
 def _uids(data: bytes) -> tuple[str, str, str, str]:
@@ -128,7 +133,7 @@ class Store:
             return
         failure: int | None = None
         try:
-            outcomes = process_batch(
+            outcomes = process_batch_with_reasons(
                 self.home.db, self.home.store, self.spool, [entry for _, entry in pending]
             )
         except StorageError as exc:
@@ -138,14 +143,18 @@ class Store:
             log.error("STOW-RS: a batch was not stored: %s", type(exc).__name__)
             outcomes, failure = [], PROCESSING_FAILURE
         for n, (index, _) in enumerate(pending):
+            reason = ""
             if failure is None:
+                outcome, reason = outcomes[n]
                 failure_of = {
                     Outcome.QUARANTINED: CANNOT_UNDERSTAND,
                     Outcome.SKIPPED: SOP_CLASS_NOT_SUPPORTED,
-                }.get(outcomes[n])
+                }.get(outcome)
             else:
                 failure_of = failure
-            self.results[index] = replace(self.results[index], failure=failure_of)
+            self.results[index] = replace(
+                self.results[index], failure=failure_of, reason=reason if failure_of else ""
+            )
 
     def response(self, scope: Scope) -> JSONResponse:
         stored = [r for r in self.results if r.failure is None]
@@ -181,7 +190,10 @@ def _reference(r: Result) -> dict[str, Any]:
 
 
 def _failed_item(r: Result) -> dict[str, Any]:
-    return {**_reference(r), "00081197": {"vr": "US", "Value": [r.failure]}}
+    item = {**_reference(r), "00081197": {"vr": "US", "Value": [r.failure]}}
+    if r.reason:  # Error Comment (LO), as dcm4chee-arc sends it: why, for the sender
+        item["00000902"] = {"vr": "LO", "Value": [r.reason[:64]]}
+    return item
 
 
 def _stored_item(r: Result, scope: Scope) -> dict[str, Any]:
