@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from vesalius.core.dicom.parse import MediaDirectory
+from vesalius.core.dicom.parse import MediaDirectory, read_dataset
 from vesalius.core.errors import RejectedObject
 from vesalius.deid.engine import Deidentifier
 from vesalius.deid.hooks import PixelCleaner, VisualFeatureCleaner
@@ -39,6 +39,8 @@ Outcome = tuple[str, str, dict[str, Any] | None]  # (kind, output path or reason
 _engine: Deidentifier | None = None
 _read: Callable[[Any], bytes] | None = None
 _output: Path | None = None
+_made: set[Path] = set()  # output folders this process has created
+POOL_MIN_ITEMS = 16  # fewer items: no worker processes (their start-up costs more)
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,7 @@ class BatchReport:
 def _init(spec: BatchSpec, read: Callable[[Any], bytes], output: Path) -> None:
     global _engine, _read, _output
     _engine, _read, _output = spec.engine(), read, output
+    _made.clear()
 
 
 def _write(output: Path, relative: str, data: bytes) -> None:
@@ -119,39 +122,81 @@ def _write(output: Path, relative: str, data: bytes) -> None:
     os.replace(tmp, target)
 
 
-def _process(item: Any) -> Outcome:
+def _temporary(relative: str, index: int) -> str:
+    """Where item ``index`` is written before it is renamed to ``relative`` (same folder)."""
+    folder, _, name = relative.rpartition("/")
+    return f"{folder}/.{name}.{index}.tmp"
+
+
+def _process(task: tuple[int, Any]) -> Outcome:
+    """Read, de-identify and write one item to its temporary name (``_temporary``).
+
+    The dataset is written straight into the file (no copy of the whole object in
+    memory); the caller renames it into place, in input order.
+    """
     assert _engine is not None and _read is not None and _output is not None
+    index, item = task
     try:
         data = _read(item)
     except (OSError, zipfile.BadZipFile, KeyError) as exc:
         return ("withheld", f"could not be read: {type(exc).__name__}", None)
     try:
-        out, report = _engine.deidentify_bytes(data)
+        result = _engine.deidentify(read_dataset(data))
     except MediaDirectory as exc:
         return ("skipped", str(exc), None)
     except RejectedObject as exc:
         return ("withheld", str(exc), None)
     except Exception as exc:  # one bad object never stops the run; no value in the reason
         return ("withheld", f"failed: {type(exc).__name__}", None)
+    report = result.report
     relative = "/".join(
         (report.study_instance_uid, report.series_instance_uid, f"{report.sop_instance_uid}.dcm")
     )
-    _write(_output, relative, out)
+    tmp = _output / _temporary(relative, index)
+    if tmp.parent not in _made:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        _made.add(tmp.parent)
+    try:
+        result.write(tmp)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise  # the output folder's fault (full, not writable), not the object's: run fails
+    except Exception:  # pydicom could not encode it (as deidentify_bytes: no value shown)
+        tmp.unlink(missing_ok=True)
+        return ("withheld", "the de-identified object could not be written", None)
     return ("written", relative, report.to_dict())
 
 
 def _outcomes(
     items: Sequence[Any], spec: BatchSpec, read: Callable[[Any], bytes], output: Path, workers: int
 ) -> Iterator[Outcome]:
-    if workers <= 1:
+    """Each item's outcome, in input order. With ``workers`` > 1, a pool of forked worker
+    processes (started here, only for runs of more than ``POOL_MIN_ITEMS``) does the work in
+    chunks; outputs are pure functions of input and key, so the worker count changes
+    nothing but the time."""
+    for index, outcome in enumerate(_results(list(enumerate(items)), spec, read, output, workers)):
+        if outcome[0] == "written":  # renamed in input order: of duplicates, the last wins
+            os.replace(output / _temporary(outcome[1], index), output / outcome[1])
+        yield outcome
+
+
+def _results(
+    tasks: list[tuple[int, Any]],
+    spec: BatchSpec,
+    read: Callable[[Any], bytes],
+    output: Path,
+    workers: int,
+) -> Iterator[Outcome]:
+    if workers <= 1 or len(tasks) <= POOL_MIN_ITEMS:
         _init(spec, read, output)
-        yield from map(_process, items)
+        yield from map(_process, tasks)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    chunk = max(1, min(16, len(tasks) // (workers * 4)))  # few round trips, balanced tail
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_init, initargs=(spec, read, output)
     ) as pool:
-        yield from pool.map(_process, items, chunksize=4)
+        yield from pool.map(_process, tasks, chunksize=chunk)
 
 
 def run_batch(

@@ -10,7 +10,8 @@ from __future__ import annotations
 import io
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
 from pydicom.dataset import Dataset
 
@@ -48,5 +49,10 @@ class DeidResult:
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        self.dataset.save_as(buffer, enforce_file_format=True)
+        self.write(buffer)
         return buffer.getvalue()
+
+    def write(self, target: Path | BinaryIO) -> None:
+        """Write the Part 10 file into ``target`` (a path or a binary file): the same bytes
+        as ``to_bytes`` without holding a second copy of the object in memory."""
+        self.dataset.save_as(target, enforce_file_format=True)
