@@ -89,6 +89,7 @@ def gateway(
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     # the intake chain (pydicom, the de-identification engine) only when a node runs
     from vesalius.deid.intake import set_site_prefix
     from vesalius.deid.subjects import validate_site
