@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
 from vesalius.core.config import Settings, load_settings
 from vesalius.core.errors import InvalidInput, VesaliusError
 
 if TYPE_CHECKING:  # the database layer is imported only by commands that open the home
+    from rich.console import Console
+
     from vesalius.core.home import Home
 
 EXIT_OK = 0
@@ -25,7 +26,28 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_PARTIAL = 3
 
-err = Console(stderr=True)
+
+class LazyConsole:
+    """A rich ``Console`` made (and rich imported) on first use, so that a command that
+    prints nothing through it (``deid run --json``) starts without rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    @property
+    def console(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+err = LazyConsole(stderr=True)
 
 
 @dataclass

@@ -7,18 +7,17 @@ import functools
 import json
 import os
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from vesalius.cli.context import (
     EXIT_FAILED,
     EXIT_PARTIAL,
+    LazyConsole,
     err,
     failures,
     operator,
@@ -36,11 +35,11 @@ if TYPE_CHECKING:
     from vesalius.deid.verify import VerifyReport
 
 # Imported where used, not here: the database layer (only with --project), OCR and its
-# models (only under clean-pixel-data) and the verifier. `deid run` starts in well under a
-# second without them.
+# models (only under clean-pixel-data), the verifier, and rich (only to print to a person).
+# `deid run --json` starts in well under a second without them.
 DEFAULT_PSEUDONYM = r"S-[0-9A-F]{12}"  # vesalius.deid.verify.DEFAULT_PSEUDONYM
 
-out = Console()
+out = LazyConsole()
 deid_app = typer.Typer(
     help="De-identify DICOM objects (PS3.15 Annex E) with a project's key.",
     no_args_is_help=True,
@@ -55,6 +54,24 @@ def _read(item: Item) -> bytes:
 
 def _origin(item: Item) -> str:
     return item.origin
+
+
+@contextmanager
+def _progress(label: str, total: int, show: bool) -> Iterator[Callable[[int], None]]:
+    """Advance a progress bar on stderr when ``show``; rich is imported only then."""
+    if not show:
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = [TextColumn(label), BarColumn(), MofNCompleteColumn()]
+    if label == "de-identifying":
+        from rich.progress import TimeRemainingColumn
+
+        columns.append(TimeRemainingColumn())
+    with Progress(*columns, console=err.console, transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
 
 
 def rapidocr_missing() -> str | None:
@@ -161,15 +178,8 @@ def deid_run(
             withhold_uncleaned=True,  # at risk and not cleaned: never passed through
             deface=_deface_settings(deface_all_volumes),
         )
-        columns = (
-            TextColumn("de-identifying"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-        )
         show = not as_json and err.is_terminal
-        with Progress(*columns, console=err, disable=not show, transient=True) as bar:
-            task = bar.add_task("deid", total=len(items))
+        with _progress("de-identifying", len(items), show) as advance:
             report = run_batch(
                 items,
                 read=_read,
@@ -177,7 +187,7 @@ def deid_run(
                 output=output,
                 spec=spec,
                 workers=settings.import_workers if workers is None else workers,
-                progress=lambda n: bar.advance(task, n),
+                progress=advance,
             )
         if project is not None:
             from vesalius.deid.runs import record_run
@@ -190,6 +200,8 @@ def deid_run(
     if as_json:
         print_json(summary)
     else:
+        from rich.table import Table
+
         table = Table(*(k.replace("_", " ") for k in summary))
         table.add_row(*(str(v) for v in summary.values()))
         out.print(table)
@@ -276,11 +288,9 @@ def deid_verify(
             pseudonym=pseudonym,
         )
         items = _verify_items(paths)
-        columns = (TextColumn("verifying"), BarColumn(), MofNCompleteColumn())
         show = not as_json and err.is_terminal
-        with Progress(*columns, console=err, disable=not show, transient=True) as bar:
-            task = bar.add_task("verify", total=len(items))
-            report = verify(items, verifier, progress=lambda n: bar.advance(task, n))
+        with _progress("verifying", len(items), show) as advance:
+            report = verify(items, verifier, progress=advance)
         if project is not None:
             with cli.home().db.write() as session, session.begin():
                 record_verify(session, project=project, actor=operator(), summary=report.summary())
