@@ -152,11 +152,15 @@ def demo_(ctx: typer.Context) -> None:
 @events_app.command("process")
 def events_process(ctx: typer.Context) -> None:
     """Announce stable series/studies and deliver pending events once (serve does this)."""
+    from vesalius.core.events import dispatch_pending
+    from vesalius.web.app import default_subscribers  # the subscribers serve runs
+
     with failures():
         home = state(ctx).home()
         with home.db.write() as session, session.begin():
             series, studies = check_stability(session, default_seconds=home.settings.stable_seconds)
-    out.print(f"{series} series and {studies} studies became stable")
+        delivered = dispatch_pending(home.db.write, default_subscribers())
+    out.print(f"{series} series and {studies} studies became stable; {delivered} events delivered")
 
 
 @events_app.command("list")

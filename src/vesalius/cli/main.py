@@ -24,6 +24,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("serve", "serve"),
     "import": ("data", "import_"),
     "demo": ("data", "demo_"),
+    "adherence": ("studies", "adherence_"),
 }
 LAZY_GROUPS: dict[str, tuple[str, str]] = {
     "project": ("admin", "project_app"),
@@ -36,6 +37,7 @@ LAZY_GROUPS: dict[str, tuple[str, str]] = {
     "deid": ("deid", "deid_app"),
     "broker": ("broker", "broker_app"),
     "gateway": ("gateway", "gateway_app"),
+    "protocol": ("studies", "protocol_app"),
 }
 
 

@@ -19,6 +19,7 @@ from vesalius.core.home import Home
 from vesalius.ingest.pipeline import drain
 from vesalius.ingest.spool import Spool
 from vesalius.ingest.stability import check_stability
+from vesalius.studies import subscribe as subscribe_studies
 from vesalius.web import api, dicomweb, problems, ui
 
 log = logging.getLogger("vesalius.http")
@@ -53,6 +54,13 @@ class EventLoop:
                 log.exception("event round failed")
 
 
+def default_subscribers() -> Subscribers:
+    """The subscribers every node runs: each service area registers its own."""
+    subscribers = Subscribers()
+    subscribe_studies(subscribers)  # protocol adherence on series.stable / study.stable
+    return subscribers
+
+
 class Service(Protocol):
     """Something that runs beside the HTTP server (the DIMSE server, say)."""
 
@@ -68,8 +76,11 @@ def create_app(
     subscribers: Subscribers | None = None,
     services: Sequence[Service] = (),
 ) -> FastAPI:
-    """The app; ``services`` start after the spool is drained and stop before the loop."""
-    subscribers = subscribers or Subscribers()
+    """The app; ``services`` start after the spool is drained and stop before the loop.
+
+    Without ``subscribers`` the event loop runs :func:`default_subscribers`.
+    """
+    subscribers = subscribers if subscribers is not None else default_subscribers()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

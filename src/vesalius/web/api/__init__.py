@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from vesalius.web.api import archive, system
+from vesalius.web.api import archive, studies, system
 
 router = APIRouter(prefix="/api")
 router.include_router(system.router)
 router.include_router(archive.router)
+router.include_router(studies.router)
