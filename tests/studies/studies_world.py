@@ -7,6 +7,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
@@ -160,7 +161,8 @@ def make_mr_study(
             )
             for keyword, value in {**scanner, **headers}.items():
                 if value is None:
-                    delattr(ds, keyword)
+                    if keyword in ds:
+                        delattr(ds, keyword)
                 else:
                     setattr(ds, keyword, value)
             out.append(ds)
@@ -173,3 +175,11 @@ def write(folder: Path, datasets: list[Dataset]) -> str:
     for ds in datasets:
         ds.save_as(folder / f"{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
     return str(datasets[0].StudyInstanceUID)
+
+
+def clock_ahead(monkeypatch: pytest.MonkeyPatch, hours: float = 1) -> None:
+    """Let the stability check run an hour ahead, so that every series counts as quiet."""
+    import vesalius.ingest.stability as stability
+    from vesalius.core.model import utcnow
+
+    monkeypatch.setattr(stability, "utcnow", lambda: utcnow() + dt.timedelta(hours=hours))

@@ -11,10 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-from vesalius.core.model import utcnow
-
-from conftest import Cli
 from studies_world import (
     FLAIR,
     LOCALIZER,
@@ -27,6 +23,10 @@ from studies_world import (
     series,
     write,
 )
+
+from vesalius.core.model import utcnow
+
+from conftest import Cli
 
 
 @pytest.fixture
@@ -209,8 +209,9 @@ def test_import_events_adherence(cli: Cli, tmp_path: Path, later) -> None:
     # delivered once: a second round changes nothing and delivers nothing new
     again = cli("events", "process").stdout
     assert "0 series and 0 studies became stable; 0 events delivered" in again
-    assert json.loads(cli("adherence", "--project", "trial", "--json").stdout)["items"] == (
-        report["items"]
+    assert (
+        json.loads(cli("adherence", "--project", "trial", "--json").stdout)["items"]
+        == (report["items"])
     )
 
     # the plain listing names the findings

@@ -53,6 +53,7 @@ def protocol_load(
         f"{len(protocol.visits)} visits"
         + (f"; {checked} studies checked again" if recheck else ""),
         highlight=False,
+        soft_wrap=True,
     )
 
 

@@ -30,13 +30,13 @@ from typing import Annotated, Any
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
     Tag,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydicom.datadict import tag_for_keyword
@@ -131,16 +131,9 @@ class Constraint(_Model):
         return self.model_dump(exclude_none=True, exclude_defaults=True) or {"equals": None}
 
 
-def _check_match(rules: dict[str, Pattern]) -> dict[str, Pattern]:
-    for name in rules:
-        _check_keyword(name, computed=False)
-    return rules
-
-
-def _check_require(rules: dict[str, Constraint | None]) -> dict[str, Constraint | None]:
-    for name in rules:
-        _check_keyword(name, computed=True)
-    return rules
+# dictionary keys checked one by one, so that an error points at the key's own line
+Keyword = Annotated[str, AfterValidator(lambda name: _check_keyword(name, computed=False))]
+Measure = Annotated[str, AfterValidator(lambda name: _check_keyword(name, computed=True))]
 
 
 class When(_Model):
@@ -160,11 +153,8 @@ class When(_Model):
 
 class Override(_Model):
     when: When
-    match: dict[str, Pattern] = {}
-    require: dict[str, Constraint | None] = {}  # null removes a constraint
-
-    _match = field_validator("match")(_check_match)
-    _require = field_validator("require")(_check_require)
+    match: dict[Keyword, Pattern] = {}
+    require: dict[Measure, Constraint | None] = {}  # null removes a constraint
 
 
 class SeriesSpec(_Model):
@@ -172,12 +162,9 @@ class SeriesSpec(_Model):
 
     name: str = Field(min_length=1)
     required: bool = True
-    match: dict[str, Pattern] = Field(min_length=1)
-    require: dict[str, Constraint] = {}
+    match: dict[Keyword, Pattern] = Field(min_length=1)
+    require: dict[Measure, Constraint] = {}
     overrides: list[Override] = []
-
-    _match = field_validator("match")(_check_match)
-    _require = field_validator("require")(_check_require)
 
 
 def _series_kind(value: Any) -> str:
@@ -200,10 +187,8 @@ class Visit(_Model):
     offset_days: int = 0
     window: Window = Window()
     qualification: bool = False  # a device's qualification scan (a phantom, say)
-    match: dict[str, Pattern] = {}  # study-level rules; without, visits go by date
+    match: dict[Keyword, Pattern] = {}  # study-level rules; without, visits go by date
     series: list[SeriesItem] = []
-
-    _match = field_validator("match")(_check_match)
 
     @model_validator(mode="after")
     def _qualification_is_matched(self) -> Visit:
@@ -248,14 +233,7 @@ class Protocol(_Model):
     devices: list[Device] = []
     series: list[SeriesSpec] = []
     visits: list[Visit] = Field(min_length=1)
-    ignore: list[dict[str, Pattern]] = []  # series that are neither expected nor unexpected
-
-    @field_validator("ignore")
-    @classmethod
-    def _ignore_keywords(cls, rules: list[dict[str, Pattern]]) -> list[dict[str, Pattern]]:
-        for rule in rules:
-            _check_match(rule)
-        return rules
+    ignore: list[dict[Keyword, Pattern]] = []  # series neither expected nor unexpected
 
     def visit(self, name: str) -> Visit | None:
         return next((v for v in self.visits if v.name == name), None)
@@ -347,7 +325,7 @@ def _line_of(root: yaml.Node | None, loc: Loc) -> int | None:
 def _where(loc: Loc) -> str:
     text = ""
     for part in loc:
-        if part in ("ref", "spec"):  # union tags of visit series
+        if part in ("ref", "spec", "[key]"):  # union tags, dictionary keys
             continue
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
@@ -361,7 +339,10 @@ def parse_protocol(text: str, *, source: str = "protocol") -> Protocol:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f" line {mark.line + 1}" if mark is not None else ""
-        raise InvalidInput(f"{source}{line}: not valid YAML: {exc.problem}") from None
+        context = ""
+        if exc.context and exc.context_mark is not None and exc.context_mark is not mark:
+            context = f" ({exc.context} on line {exc.context_mark.line + 1})"
+        raise InvalidInput(f"{source}{line}: not valid YAML: {exc.problem}{context}") from None
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{source}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
