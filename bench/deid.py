@@ -400,6 +400,7 @@ def main() -> None:
     # 1. speed, rotating order so drifting load hits every tool alike
     speed = ["vesalius", "vesalius-research", "dicognito", "deid", "dicom-anonymizer"]
     runs: dict[str, list[Run]] = {name: [] for name in speed}
+    load_before = os.getloadavg()
     for round_ in range(args.repeat):
         order = speed[round_ % len(speed) :] + speed[: round_ % len(speed)]
         for name in order:
@@ -408,6 +409,8 @@ def main() -> None:
             last = runs[name][-1]
             log(f"  {last.seconds:.1f} s, {rate(args.count, last.seconds):.1f} files/s, "
                 f"{last.outputs} outputs, exit {last.returncode}")  # fmt: skip
+
+    load_after = os.getloadavg()
 
     # 2. the OCR path
     ocr_set = generate_ocr_set(work / "deid-ocr", args.ocr_count)
@@ -471,6 +474,12 @@ def main() -> None:
             if own_median
             else "- vesalius' own time: not reported."
         ),
+        "- Load average (1, 5, 15 min) before the speed rounds: "
+        + ", ".join(f"{v:.1f}" for v in load_before)
+        + "; after: "
+        + ", ".join(f"{v:.1f}" for v in load_after)
+        + f" on {os.cpu_count()} CPUs (other work on the machine shares the cores; above "
+        "the CPU count, every tool gets less than it asks for and vesalius' workers help less).",
         "- Every run: "
         + "; ".join(
             f"{n}: " + ", ".join(f"{rate(args.count, r.seconds):.1f}" for r in runs[n])
