@@ -20,6 +20,7 @@ from vesalius.archive import accounts, browse, projects
 from vesalius.core.auth.policy import project_for
 from vesalius.core.errors import NotFound, StorageError
 from vesalius.core.model import Project
+from vesalius.studies import results as adherence
 from vesalius.web.deps import DB, SESSION_COOKIE, WriteDB
 from vesalius.web.ui import thumbnails
 from vesalius.web.ui.routing import UIRoute
@@ -120,7 +121,9 @@ def study_page(request: Request, key: str, study_uid: str, session: DB,
     series, _ = browse.list_series(session, project=project, study_uid=study_uid,
                                    limit=browse.MAX_LIMIT)
     return render(request, "study.html", project=project,
-                  study=browse.study_item(study, subject), series=series)
+                  study=browse.study_item(study, subject), series=series,
+                  adherence=adherence.study_result(session, project=project,
+                                                   study_uid=study_uid))
 
 
 @router.get("/projects/{key}/series/{series_uid}/thumbnail.png", name="ui-thumbnail")
