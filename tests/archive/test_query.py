@@ -37,8 +37,13 @@ def projects(home: Home) -> dict[str, int]:
             receive(home.db, home.store, spool, context, to_bytes(ds))
     other = StudySpec("ID9", "Doe^Other", dt.date(2024, 1, 15), accession="ACC9")
     for ds in make_study(other, [("CT", "x", 1)], seed="other"):
-        receive(home.db, home.store, spool,
-                IntakeContext(source="test", actor="t", project_key="p2"), to_bytes(ds))
+        receive(
+            home.db,
+            home.store,
+            spool,
+            IntakeContext(source="test", actor="t", project_key="p2"),
+            to_bytes(ds),
+        )
     return ids
 
 
@@ -51,8 +56,9 @@ def ids(results, keyword="PatientID") -> list[str]:
 
 def studies(home: Home, project_ids, **filters) -> list[str]:
     with home.db.read() as session:
-        return ids(search(session, project_ids=project_ids,
-                          query=Query(level="STUDY", filters=filters)))
+        return ids(
+            search(session, project_ids=project_ids, query=Query(level="STUDY", filters=filters))
+        )
 
 
 def test_study_matching_rules(home: Home, projects: dict[str, int]) -> None:
@@ -87,43 +93,58 @@ def test_uid_lists_and_fuzzy_names(home: Home, projects: dict[str, int]) -> None
     with home.db.read() as session:
         all_studies = search(session, project_ids=p1, query=Query(level="STUDY"))
         uids = [s["0020000D"]["Value"][0] for s in all_studies]
-        two = search(session, project_ids=p1, query=Query(
-            level="STUDY", filters={"StudyInstanceUID": "\\".join(uids[:2])}))
+        two = search(
+            session,
+            project_ids=p1,
+            query=Query(level="STUDY", filters={"StudyInstanceUID": "\\".join(uids[:2])}),
+        )
         assert len(two) == 2
-        fuzzy = search(session, project_ids=p1, query=Query(
-            level="STUDY", filters={"PatientName": "mar"}, fuzzy=True))
+        fuzzy = search(
+            session,
+            project_ids=p1,
+            query=Query(level="STUDY", filters={"PatientName": "mar"}, fuzzy=True),
+        )
         assert ids(fuzzy) == ["ID3"], "start of any name component"
-        exact = search(session, project_ids=p1, query=Query(
-            level="STUDY", filters={"PatientName": "mar"}))
+        exact = search(
+            session, project_ids=p1, query=Query(level="STUDY", filters={"PatientName": "mar"})
+        )
         assert exact == []
 
 
 def test_series_and_instance_levels_carry_study_attributes(home: Home, projects) -> None:
     p1 = [projects["p1"]]
     with home.db.read() as session:
-        series = search(session, project_ids=p1, query=Query(
-            level="SERIES", filters={"Modality": "CT"}))
+        series = search(
+            session, project_ids=p1, query=Query(level="SERIES", filters={"Modality": "CT"})
+        )
         assert len(series) == 2
         assert all("00100010" in s and "0020000D" in s for s in series)
         study_uid = series[0]["0020000D"]["Value"][0]
         scoped = search(session, project_ids=p1, query=Query(level="SERIES", study_uid=study_uid))
         assert scoped and all("00100010" not in s for s in scoped)
-        images = search(session, project_ids=p1, query=Query(
-            level="IMAGE", filters={"PatientID": "ID3", "InstanceNumber": "2"}))
+        images = search(
+            session,
+            project_ids=p1,
+            query=Query(level="IMAGE", filters={"PatientID": "ID3", "InstanceNumber": "2"}),
+        )
         assert len(images) == 1
         image = images[0]
         assert image["00280010"]["Value"] == [64]  # Rows, from the stored JSON
         assert image["00200013"]["Value"] == [2]
-        numbers = search(session, project_ids=p1, query=Query(
-            level="SERIES", filters={"SeriesNumber": "2"}))
+        numbers = search(
+            session, project_ids=p1, query=Query(level="SERIES", filters={"SeriesNumber": "2"})
+        )
         assert ids(numbers) == ["ID2"]
 
 
 def test_counts_paging_and_return_keys(home: Home, projects) -> None:
     p1 = [projects["p1"]]
     with home.db.read() as session:
-        [jane] = search(session, project_ids=p1, query=Query(
-            level="STUDY", filters={"PatientID": "ID2"}, return_keys=["Manufacturer"]))
+        [jane] = search(
+            session,
+            project_ids=p1,
+            query=Query(level="STUDY", filters={"PatientID": "ID2"}, return_keys=["Manufacturer"]),
+        )
         assert jane["00201206"]["Value"] == [2] and jane["00201208"]["Value"] == [2]
         assert jane["00080070"]["Value"] == ["vesalius phantom"], "filled from stored JSON"
         assert jane["00080061"]["Value"] == ["CT", "MR"]
@@ -131,16 +152,18 @@ def test_counts_paging_and_return_keys(home: Home, projects) -> None:
         page2 = search(session, project_ids=p1, query=Query(level="STUDY", limit=3, offset=3))
         assert len(page1) == 3 and len(page2) == 1
         assert not set(ids(page1)) & set(ids(page2))
-        patients = search(session, project_ids=p1, query=Query(
-            level="PATIENT", filters={"PatientName": "Doe*"}))
+        patients = search(
+            session, project_ids=p1, query=Query(level="PATIENT", filters={"PatientName": "Doe*"})
+        )
         assert ids(patients) == ["ID1", "ID2"]
         assert {p["00201200"]["Value"][0] for p in patients} == {1}
 
 
 def test_bad_values_and_unsupported_keys(home: Home, projects) -> None:
     with home.db.read() as session, pytest.raises(InvalidInput):
-        search(session, project_ids=None,
-               query=Query(level="SERIES", filters={"SeriesNumber": "two"}))
+        search(
+            session, project_ids=None, query=Query(level="SERIES", filters={"SeriesNumber": "two"})
+        )
     assert unsupported_keys("STUDY", {"PatientName": "x", "Manufacturer": "y", "Rows": ""}) == [
         "Manufacturer"
     ]

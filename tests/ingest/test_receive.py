@@ -66,9 +66,7 @@ def test_unparseable_object_is_quarantined_not_dropped(home: Home, spool: Spool)
         assert item.source == "c-store" and home.store.get(item.blob_hash) == b"garbage" * 100
 
 
-def test_a_deid_project_without_its_settings_quarantines_sealed(
-    home: Home, spool: Spool
-) -> None:
+def test_a_deid_project_without_its_settings_quarantines_sealed(home: Home, spool: Spool) -> None:
     from vesalius.core.model import Project
 
     with home.db.write() as session, session.begin():

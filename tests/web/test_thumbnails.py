@@ -64,7 +64,7 @@ def thirds(values: tuple[int, int, int], dtype: str = "uint16", size: int = 60) 
     """Three vertical bands of the given stored values."""
     arr = np.empty((size, size), dtype=dtype)
     for i, value in enumerate(values):
-        arr[:, i * size // 3:(i + 1) * size // 3] = value
+        arr[:, i * size // 3 : (i + 1) * size // 3] = value
     return arr
 
 
@@ -75,8 +75,13 @@ def band_values(picture: np.ndarray) -> list[int]:
 
 def test_ct_window_from_the_header_after_rescale() -> None:
     # stored 24 / 1064 / 4024 with intercept -1024 → -1000 / 40 / 3000 HU
-    ds = image(thirds((24, 1064, 4024)), RescaleIntercept=-1024, RescaleSlope=1,
-               WindowCenter=40, WindowWidth=400)
+    ds = image(
+        thirds((24, 1064, 4024)),
+        RescaleIntercept=-1024,
+        RescaleSlope=1,
+        WindowCenter=40,
+        WindowWidth=400,
+    )
     assert band_values(grey(thumbnails.render(to_bytes(ds)))) == [0, 128, 255]
 
 

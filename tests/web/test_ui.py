@@ -29,8 +29,14 @@ from vesalius.core.dicom.synthetic import StudySpec, make_study
 from conftest import PG_URL, Cli, Server, require_tool
 
 PASSWORD = "secret-password"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TRICKY = '<b>bold</b> & "quoted" <script>alert(1)</script>'
 
 
@@ -48,8 +54,9 @@ class Site:
         return self.server.url
 
 
-def _write(folder: Path, spec: StudySpec, series: list[tuple[str, str, int]],
-           size: int = 32) -> list:
+def _write(
+    folder: Path, spec: StudySpec, series: list[tuple[str, str, int]], size: int = 32
+) -> list:
     datasets = make_study(spec, series, size=size)
     for ds in datasets:
         ds.save_as(folder / f"{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
@@ -62,28 +69,60 @@ def _build_data(folder: Path) -> dict[str, list]:
     p1.mkdir(parents=True)
     p2.mkdir()
     for i in range(27):
-        spec = StudySpec(patient_id=f"SUBJ-{i:03d}", patient_name=f"Filler^Nr{i:02d}",
-                         study_date=dt.date(2020, 1, 1) + dt.timedelta(days=10 * i),
-                         description=f"Routine scan {i}")
+        spec = StudySpec(
+            patient_id=f"SUBJ-{i:03d}",
+            patient_name=f"Filler^Nr{i:02d}",
+            study_date=dt.date(2020, 1, 1) + dt.timedelta(days=10 * i),
+            description=f"Routine scan {i}",
+        )
         _write(p1, spec, [("CT", "Axial", 1)])
-    main = _write(p1, StudySpec(patient_id="SUBJ-900", patient_name="Visible^Vera",
-                                study_date=dt.date(2025, 6, 1),
-                                description="Needle biopsy planning", accession="ACC900"),
-                  [("CT", "Chest 2.5mm", 5), ("MR", "T1 axial", 3)], size=96)
-    _write(p1, StudySpec(patient_id="SUBJ-901", patient_name="Markup^Mia",
-                         study_date=dt.date(2025, 5, 1), description=TRICKY),
-           [("CT", "Axial", 1)])
-    broken = _write(p1, StudySpec(patient_id="SUBJ-902", patient_name="Broken^Bo",
-                                  study_date=dt.date(2019, 1, 1), description="Broken pixels"),
-                    [("CT", "Garbled", 1)])
+    main = _write(
+        p1,
+        StudySpec(
+            patient_id="SUBJ-900",
+            patient_name="Visible^Vera",
+            study_date=dt.date(2025, 6, 1),
+            description="Needle biopsy planning",
+            accession="ACC900",
+        ),
+        [("CT", "Chest 2.5mm", 5), ("MR", "T1 axial", 3)],
+        size=96,
+    )
+    _write(
+        p1,
+        StudySpec(
+            patient_id="SUBJ-901",
+            patient_name="Markup^Mia",
+            study_date=dt.date(2025, 5, 1),
+            description=TRICKY,
+        ),
+        [("CT", "Axial", 1)],
+    )
+    broken = _write(
+        p1,
+        StudySpec(
+            patient_id="SUBJ-902",
+            patient_name="Broken^Bo",
+            study_date=dt.date(2019, 1, 1),
+            description="Broken pixels",
+        ),
+        [("CT", "Garbled", 1)],
+    )
     ds = broken[0]
     ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
     ds.PixelData = encapsulate([b"not a JPEG 2000 codestream" * 4])
     ds["PixelData"].VR = "OB"
     ds.save_as(p1 / f"{ds.SOPInstanceUID}.dcm", enforce_file_format=True)
-    other = _write(p2, StudySpec(patient_id="OTHER-1", patient_name="Other^Olga",
-                                 study_date=dt.date(2024, 1, 1), description="Private study"),
-                   [("CT", "Axial", 2)])
+    other = _write(
+        p2,
+        StudySpec(
+            patient_id="OTHER-1",
+            patient_name="Other^Olga",
+            study_date=dt.date(2024, 1, 1),
+            description="Private study",
+        ),
+        [("CT", "Axial", 2)],
+    )
     return {"main": main, "broken": broken, "other": other}
 
 
@@ -201,8 +240,11 @@ def test_wrong_password_is_rejected(site: Site, page: Page) -> None:
         assert "Wrong user name or password." in answer.text
         assert "set-cookie" not in answer.headers
         # a form posted from another site's page is refused outright
-        forged = client.post("/ui/login", data={"username": "bob", "password": PASSWORD},
-                             headers={"Origin": "http://evil.example"})
+        forged = client.post(
+            "/ui/login",
+            data={"username": "bob", "password": PASSWORD},
+            headers={"Origin": "http://evil.example"},
+        )
         assert forged.status_code == 403
 
 
@@ -222,8 +264,9 @@ def test_sign_in_lists_only_readable_projects(site: Site, page: Page) -> None:
 def test_sign_in_never_redirects_off_site(site: Site) -> None:
     with httpx.Client(base_url=site.url) as client:
         for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example"):
-            answer = client.post("/ui/login", data={"username": "bob", "password": PASSWORD,
-                                                    "next": target})
+            answer = client.post(
+                "/ui/login", data={"username": "bob", "password": PASSWORD, "next": target}
+            )
             assert answer.status_code == 303
             assert answer.headers["location"] == "/ui/projects"
 
@@ -272,7 +315,8 @@ def test_study_page_shows_series_with_thumbnails(site: Site, page: Page) -> None
     images = page.locator("#series img")
     images.nth(1).scroll_into_view_if_needed()
     page.wait_for_function(
-        "() => [...document.querySelectorAll('#series img')].every(i => i.complete)")
+        "() => [...document.querySelectorAll('#series img')].every(i => i.complete)"
+    )
     widths = images.evaluate_all("imgs => imgs.map(i => i.naturalWidth)")
     assert widths and all(w > 0 for w in widths)
     page.screenshot(path="/tmp/ui-study.png", full_page=True)
@@ -280,7 +324,8 @@ def test_study_page_shows_series_with_thumbnails(site: Site, page: Page) -> None
 
     for series_uid in site.series_uids:
         answer = page.context.request.get(
-            f"{site.url}/ui/projects/p1/series/{series_uid}/thumbnail.png")
+            f"{site.url}/ui/projects/p1/series/{series_uid}/thumbnail.png"
+        )
         assert answer.status == 200
         assert answer.headers["content-type"] == "image/png"
         assert answer.headers["cache-control"] == "private, max-age=3600"
@@ -291,7 +336,8 @@ def test_study_page_shows_series_with_thumbnails(site: Site, page: Page) -> None
         assert high - low > 100  # a phantom with contrast, not a flat tile
 
     broken = page.context.request.get(
-        f"{site.url}/ui/projects/p1/series/{site.broken_series_uid}/thumbnail.png")
+        f"{site.url}/ui/projects/p1/series/{site.broken_series_uid}/thumbnail.png"
+    )
     assert broken.status == 200
     assert broken.headers["x-vesalius-thumbnail"] == "placeholder"
     assert Image.open(io.BytesIO(broken.body())).format == "PNG"

@@ -65,17 +65,28 @@ def check_login(session: Session, *, name: str, password: str) -> User | None:
 
 def start_session(session: Session, *, user: User, client: str = "") -> str:
     """A browser session token for a signed-in user; sign-ins are audited."""
-    secret = tokens.issue(session, user=user, kind="session", label="web UI",
-                          lifetime=tokens.SESSION_LIFETIME)
-    audit.record(session, actor=user.name, action="login", target=f"user:{user.name}",
-                 detail={"client": client})
+    secret = tokens.issue(
+        session, user=user, kind="session", label="web UI", lifetime=tokens.SESSION_LIFETIME
+    )
+    audit.record(
+        session,
+        actor=user.name,
+        action="login",
+        target=f"user:{user.name}",
+        detail={"client": client},
+    )
     return secret
 
 
 def failed_login(session: Session, *, name: str, client: str = "") -> None:
     """Audit a refused sign-in (the name tried, never the password)."""
-    audit.record(session, actor="anonymous", action="login.failed", target=f"user:{name[:64]}",
-                 detail={"client": client})
+    audit.record(
+        session,
+        actor="anonymous",
+        action="login.failed",
+        target=f"user:{name[:64]}",
+        detail={"client": client},
+    )
 
 
 def end_session(session: Session, *, secret: str) -> None:

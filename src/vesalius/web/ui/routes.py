@@ -54,8 +54,13 @@ def login_form(request: Request, user: MaybeUser, next: str | None = None) -> Re
 
 
 @router.post("/login", name="ui-login-submit")
-def login(request: Request, session: DB, username: str = Form(""), password: str = Form(""),
-          next: str = Form("")) -> Response:
+def login(
+    request: Request,
+    session: DB,
+    username: str = Form(""),
+    password: str = Form(""),
+    next: str = Form(""),
+) -> Response:
     """Check the password, then start a session; one message for every failure.
 
     The password is checked in the read session and the token written in a short write
@@ -66,8 +71,14 @@ def login(request: Request, session: DB, username: str = Form(""), password: str
     if user is None:
         with request.app.state.home.db.write() as write, write.begin():
             accounts.failed_login(write, name=username.strip(), client=client)
-        return render(request, "login.html", status=401, next=safe_next(next),
-                      username=username, error=WRONG_LOGIN)
+        return render(
+            request,
+            "login.html",
+            status=401,
+            next=safe_next(next),
+            username=username,
+            error=WRONG_LOGIN,
+        )
     with request.app.state.home.db.write() as write, write.begin():
         secret = accounts.start_session(write, user=user, client=client)
     response = RedirectResponse(safe_next(next), status_code=303)
@@ -91,8 +102,15 @@ def projects_page(request: Request, session: DB, user: UIUser) -> Response:
 
 
 @router.get("/projects/{key}", name="ui-project")
-def project_page(request: Request, key: str, session: DB, user: UIUser, q: str = "",
-                 modality: str = "", page: str = "1") -> Response:
+def project_page(
+    request: Request,
+    key: str,
+    session: DB,
+    user: UIUser,
+    q: str = "",
+    modality: str = "",
+    page: str = "1",
+) -> Response:
     """A page of the project's studies, newest first, with search and modality filter."""
     project = project_for(session, user, key)
     q, modality = q.strip(), modality.strip().upper()
@@ -104,8 +122,16 @@ def project_page(request: Request, key: str, session: DB, user: UIUser, q: str =
         items, total = _studies(session, project, q, modality, number)
     filters = {"q": q, "modality": modality}
     return render(
-        request, "project.html", project=project, studies=items, total=total, q=q,
-        modality=modality, modalities=_modality_options(modality), page=number, pages=pages,
+        request,
+        "project.html",
+        project=project,
+        studies=items,
+        total=total,
+        q=q,
+        modality=modality,
+        modalities=_modality_options(modality),
+        page=number,
+        pages=pages,
         first=(number - 1) * PAGE_SIZE + 1 if items else 0,
         last=(number - 1) * PAGE_SIZE + len(items),
         previous_query=_query(filters, number - 1) if number > 1 else None,
@@ -114,21 +140,24 @@ def project_page(request: Request, key: str, session: DB, user: UIUser, q: str =
 
 
 @router.get("/projects/{key}/studies/{study_uid}", name="ui-study")
-def study_page(request: Request, key: str, study_uid: str, session: DB,
-               user: UIUser) -> Response:
+def study_page(request: Request, key: str, study_uid: str, session: DB, user: UIUser) -> Response:
     project = project_for(session, user, key)
     study, subject = browse.get_study(session, project=project, study_uid=study_uid)
-    series, _ = browse.list_series(session, project=project, study_uid=study_uid,
-                                   limit=browse.MAX_LIMIT)
-    return render(request, "study.html", project=project,
-                  study=browse.study_item(study, subject), series=series,
-                  adherence=adherence.study_result(session, project=project,
-                                                   study_uid=study_uid))
+    series, _ = browse.list_series(
+        session, project=project, study_uid=study_uid, limit=browse.MAX_LIMIT
+    )
+    return render(
+        request,
+        "study.html",
+        project=project,
+        study=browse.study_item(study, subject),
+        series=series,
+        adherence=adherence.study_result(session, project=project, study_uid=study_uid),
+    )
 
 
 @router.get("/projects/{key}/series/{series_uid}/thumbnail.png", name="ui-thumbnail")
-def thumbnail(request: Request, key: str, series_uid: str, session: DB,
-              user: UIUser) -> Response:
+def thumbnail(request: Request, key: str, series_uid: str, session: DB, user: UIUser) -> Response:
     """A PNG of the series' middle image; a placeholder (still 200) if it cannot be drawn."""
     project = project_for(session, user, key)
     blob_hash = _middle_blob(session, project, series_uid)
@@ -141,11 +170,16 @@ def thumbnail(request: Request, key: str, series_uid: str, session: DB,
             data = thumbnails.render(request.app.state.home.store.get(blob_hash))
             return Response(data, media_type="image/png", headers=headers)
         except (thumbnails.Undecodable, StorageError) as exc:
-            log.warning("no thumbnail for series %s: %s", series_uid,
-                        str(exc) if isinstance(exc, thumbnails.Undecodable)
-                        else type(exc).__name__)
-    return Response(thumbnails.placeholder(), media_type="image/png",
-                    headers={**THUMBNAIL_HEADERS, "X-Vesalius-Thumbnail": "placeholder"})
+            log.warning(
+                "no thumbnail for series %s: %s",
+                series_uid,
+                str(exc) if isinstance(exc, thumbnails.Undecodable) else type(exc).__name__,
+            )
+    return Response(
+        thumbnails.placeholder(),
+        media_type="image/png",
+        headers={**THUMBNAIL_HEADERS, "X-Vesalius-Thumbnail": "placeholder"},
+    )
 
 
 @router.get("", name="ui-root")
@@ -169,11 +203,17 @@ def _page_number(value: str) -> int:
         return 1
 
 
-def _studies(session: Session, project: Project, q: str, modality: str,
-             number: int) -> tuple[list[dict[str, Any]], int]:
-    return browse.list_studies(session, project=project, q=q or None,
-                               modality=modality or None, limit=PAGE_SIZE,
-                               offset=(number - 1) * PAGE_SIZE)
+def _studies(
+    session: Session, project: Project, q: str, modality: str, number: int
+) -> tuple[list[dict[str, Any]], int]:
+    return browse.list_studies(
+        session,
+        project=project,
+        q=q or None,
+        modality=modality or None,
+        limit=PAGE_SIZE,
+        offset=(number - 1) * PAGE_SIZE,
+    )
 
 
 def _query(filters: dict[str, str], page: int) -> str:

@@ -33,8 +33,9 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
 
 def not_found(request: Request) -> Response:
     """The one 404 page, the same whether a thing is missing or hidden from this user."""
-    return error_page(request, 404, "Not found",
-                      "This page does not exist, or you do not have access to it.")
+    return error_page(
+        request, 404, "Not found", "This page does not exist, or you do not have access to it."
+    )
 
 
 def same_origin(request: Request) -> bool:
@@ -57,8 +58,9 @@ class UIRoute(APIRoute):
 
         async def page(request: Request) -> Response:
             if request.method == "POST" and not same_origin(request):
-                return error_page(request, 403, "Forbidden",
-                                  "This form was sent from another site.")
+                return error_page(
+                    request, 403, "Forbidden", "This form was sent from another site."
+                )
             try:
                 return await handler(request)
             except SignInRequired as exc:
@@ -69,11 +71,16 @@ class UIRoute(APIRoute):
             except InvalidInput as exc:  # messages name the field, never patient values
                 return error_page(request, 400, "Bad request", str(exc))
             except RequestValidationError:
-                return error_page(request, 400, "Bad request",
-                                  "The address or the form contains a value that cannot be used.")
+                return error_page(
+                    request,
+                    400,
+                    "Bad request",
+                    "The address or the form contains a value that cannot be used.",
+                )
             except PermissionDenied:
-                return error_page(request, 403, "Forbidden",
-                                  "Your role in this project does not allow this.")
+                return error_page(
+                    request, 403, "Forbidden", "Your role in this project does not allow this."
+                )
             except VesaliusError as exc:
                 log.error("UI page failed: %s", type(exc).__name__)
                 return error_page(request, exc.status, exc.title, "Something went wrong.")

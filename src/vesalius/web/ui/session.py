@@ -76,12 +76,21 @@ MaybeUser = Annotated[User | None, Depends(session_user)]
 def set_session_cookie(response: Response, request: Request, secret: str) -> None:
     """Give the browser its session; Secure whenever the page was served over HTTPS."""
     response.set_cookie(
-        SESSION_COOKIE, secret,
+        SESSION_COOKIE,
+        secret,
         max_age=int(tokens.SESSION_LIFETIME.total_seconds()),
-        path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https",
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
     )
 
 
 def clear_session_cookie(response: Response, request: Request) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
-                           secure=request.url.scheme == "https")
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )

@@ -82,13 +82,13 @@ def url(request: Request, name: str, **params: Any) -> str:
     return str(request.app.url_path_for(name, **quoted))
 
 
-def render(request: Request, template: str, *, status: int = 200,
-           **context: Any) -> Response:
+def render(request: Request, template: str, *, status: int = 200, **context: Any) -> Response:
     """Render a page with the signed-in user's name (if any) and the page headers."""
     context.setdefault("user_name", getattr(request.state, "ui_user_name", None))
     context["url"] = _url_in(request)
-    return templates.TemplateResponse(request, template, context, status_code=status,
-                                      headers=PAGE_HEADERS)
+    return templates.TemplateResponse(
+        request, template, context, status_code=status, headers=PAGE_HEADERS
+    )
 
 
 def _url_in(request: Request) -> Any:
