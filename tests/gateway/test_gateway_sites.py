@@ -15,6 +15,7 @@ nothing in the central home or index, research IDs carry the site prefix, and
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -182,16 +183,27 @@ def test_two_sites_deliver_exactly_once_through_restarts_and_a_kill(
     assert leaks_in_bytes(logs.encode(), planted) == set()
     assert "Traceback" not in logs
 
-    # gateway status agrees with the central archive, per study
+    # gateway status agrees with the central archive, per study, and with the central's
+    # record of which site sent what (vesalius deliveries: the project page's numbers)
+    deliveries = json.loads(cli("deliveries", "--project", PROJECT, "--json").stdout)
+    central_sites = {s["site"]: s for s in deliveries["sites"]}
+    assert set(central_sites) == {"SA", "SB"}
+    central_studies = {(s["site"], s["study_uid"]): s["instances"] for s in deliveries["studies"]}
     delivered_per_study: dict[str, int] = {}
-    for site in (site_a, site_b):
+    for site, code, user in ((site_a, "SA", "site-a"), (site_b, "SB", "site-b")):
         status = site.status()
         assert (status["delivered"], status["queued"], status["in_flight"], status["failed"]) == (
             OBJECTS, 0, 0, 0,
         )  # fmt: skip
         for study in status["studies"]:
             delivered_per_study[study["study_uid"]] = study["delivered"]
+            assert central_studies[(code, study["study_uid"])] == study["delivered"]
+        sent = central_sites[code]
+        assert (sent["instances"], sent["studies"], sent["rejected"], sent["users"]) == (
+            status["delivered"], len(status["studies"]), status["failed"], [user],
+        )  # fmt: skip
     assert delivered_per_study == per_study
+    assert len(central_studies) == deliveries["studies_total"] == len(per_study)
     assert time.monotonic() - started < 600
 
 

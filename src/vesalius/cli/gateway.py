@@ -118,7 +118,7 @@ def gateway(
             log.info("research IDs from template %s", template)
         if central.startswith("http://"):
             log.warning("the central archive is plain HTTP: use https:// outside a test bench")
-        transport = HttpStowTransport(central, local.key, token, ca_file=ca_file)
+        transport = HttpStowTransport(central, local.key, token, ca_file=ca_file, site=site)
         worker = DeliveryWorker(
             home,
             project=local.key,

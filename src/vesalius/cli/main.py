@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("data", "import_"),
     "demo": ("data", "demo_"),
     "adherence": ("studies", "adherence_"),
+    "deliveries": ("deliveries", "deliveries_"),
 }
 LAZY_GROUPS: dict[str, tuple[str, str]] = {
     "project": ("admin", "project_app"),

@@ -2,7 +2,8 @@
 
 :class:`StowTransport` is the port (the worker knows nothing of HTTP); the tests give it
 an in-memory double. :class:`HttpStowTransport` is the real one: httpx over HTTPS with
-certificate verification (a private CA by ``ca_file``), bearer token, a
+certificate verification (a private CA by ``ca_file``), bearer token, the site code in
+an ``X-Vesalius-Site`` header (the central records which site sent what), a
 ``multipart/related; type="application/dicom"`` body per batch.
 
 Delivery is confirmed from the STOW-RS response (PS3.18 10.5.3): an object is delivered
@@ -32,6 +33,7 @@ FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_INSTANCE_UID = "00081155"
 FAILURE_REASON = "00081197"
 ERROR_COMMENT = "00000902"
+SITE_HEADER = "X-Vesalius-Site"  # the gateway's site code, recorded by the central archive
 
 # Failure Reasons (PS3.18 Table I.2-2) after which sending the same bytes again cannot
 # help: the central archive quarantined the object (0xC000), does not take its class
@@ -168,14 +170,18 @@ class HttpStowTransport:
         ca_file: Path | None = None,
         timeout: float = 300.0,
         client: httpx.Client | None = None,
+        site: str | None = None,
     ) -> None:
         if not central.startswith(("https://", "http://")):
             raise ConfigError("--central must be an https:// (or http://) URL")
         self.url = f"{central.rstrip('/')}/dicom-web/projects/{quote(project, safe='')}/studies"
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/dicom+json"}
+        if site:  # the central records which site sent each object (a code, never PHI)
+            headers[SITE_HEADER] = site
         self._client = client or httpx.Client(
             verify=ssl_verification(ca_file),
             timeout=httpx.Timeout(timeout, connect=10.0),
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/dicom+json"},
+            headers=headers,
         )
 
     def close(self) -> None:

@@ -20,7 +20,8 @@ class IntakeContext:
     """Where objects come from and where they are going.
 
     ``source`` is the way in (``import``, ``c-store``, ``stow-rs``, ``gateway``);
-    ``actor`` is who is audited for it (user name, or ``ae:TITLE`` for a modality).
+    ``actor`` is who is audited for it (user name, or ``ae:TITLE`` for a modality);
+    ``site`` the site code a gateway delivered it for (recorded with each version).
     """
 
     source: str
@@ -28,6 +29,7 @@ class IntakeContext:
     project_key: str | None = None
     calling_ae: str | None = None
     called_ae: str | None = None
+    site: str | None = None
 
 
 @dataclass

@@ -50,7 +50,14 @@ def _fill(row: Any, values: dict[str, Any]) -> None:
 
 
 def index_object(
-    session: Session, *, project: Project, parsed: ParsedObject, source: str, now: dt.datetime
+    session: Session,
+    *,
+    project: Project,
+    parsed: ParsedObject,
+    source: str,
+    now: dt.datetime,
+    actor: str = "",
+    site: str | None = None,
 ) -> Outcome:
     f = parsed.fields
     instance = session.scalar(
@@ -152,6 +159,8 @@ def index_object(
             transfer_syntax_uid=parsed.transfer_syntax_uid,
             series_uid=parsed.series_uid,
             source=source,
+            actor=actor[:128],
+            site_code=site,
             received_at=now,
         )
     )

@@ -44,6 +44,9 @@ class Prepared:
     size: int = 0
     written: bool = False
     sealed: bool = False  # the quarantined blob is sealed identified data
+    # a refused object's SOP Instance UID when it is not identified data (a central
+    # archive's re-check), so that a sender's rejected objects can be counted once each
+    sop_uid: str = ""
     links: tuple[LinkRow, ...] = ()  # vault links of a de-identified object
 
 
@@ -92,6 +95,7 @@ def prepare(
     (:mod:`vesalius.deid.recheck`) and quarantines what fails.
     """
     links: tuple[LinkRow, ...] = ()
+    parsed: ParsedObject | None = None
     try:
         parsed = parse_object(data)
         data, parsed, links = deidentify(data, parsed, spec=deid, db=db)
@@ -111,6 +115,7 @@ def prepare(
             blob_hash=blob_hash,
             size=len(data),
             sealed=deid is not None,
+            sop_uid=parsed.sop_uid if parsed is not None and deid is None else "",
         )
     written = store.put(parsed.blob_hash, data)
     return Prepared(
@@ -139,6 +144,8 @@ def commit(
                 project=project,
                 parsed=prepared.parsed,
                 source=context.source,
+                actor=context.actor,
+                site=context.site,
                 now=utcnow(),
             )
             record_links(session, prepared.links)
@@ -163,8 +170,10 @@ def _quarantine(
         project_id=project.id,
         blob_hash=prepared.blob_hash,
         size=prepared.size,
-        sop_uid=prepared.parsed.sop_uid if prepared.parsed else "",
+        sop_uid=prepared.parsed.sop_uid if prepared.parsed else prepared.sop_uid,
         sealed=prepared.sealed,
+        actor=context.actor,
+        site_code=context.site,
     )
 
 

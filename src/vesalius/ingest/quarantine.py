@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, Text, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from vesalius.core.model import Project
+from vesalius.core.model import Instance, Project
 from vesalius.core.model.base import Base, UTCDateTime, utcnow
 
 
@@ -30,6 +30,8 @@ class QuarantineItem(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     project_id: Mapped[int | None] = mapped_column(ForeignKey("project.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(128), default="")  # who sent it
+    site_code: Mapped[str | None] = mapped_column(String(16))  # a gateway's site code
     origin: Mapped[str] = mapped_column(String(1024), default="")
     reason: Mapped[str] = mapped_column(Text)
     blob_hash: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -67,9 +69,13 @@ def add(
     size: int,
     sop_uid: str = "",
     sealed: bool = False,
+    actor: str = "",
+    site_code: str | None = None,
 ) -> QuarantineItem:
     item = QuarantineItem(
         source=source,
+        actor=actor[:128],
+        site_code=site_code,
         origin=origin[:1024],
         reason=reason,
         project_id=project_id,
@@ -112,3 +118,54 @@ def list_items(
         )
         for item, key in rows
     ], total
+
+
+def rejected_by_site(session: Session, *, project_id: int) -> dict[str | None, dict[str, Any]]:
+    """Objects of a project quarantined at intake, per sender site code (None: no code).
+
+    An object counts once however often it was refused, and no more once the project holds
+    it (a corrected copy arrived later), as a gateway's ``failed`` count does; reasons
+    (attribute names and kinds of problem, never values) with the objects refused for each.
+    """
+    stored = (
+        select(Instance.id)
+        .where(Instance.project_id == project_id)
+        .where(Instance.sop_uid == QuarantineItem.sop_uid)
+        .exists()
+    )
+    rows = session.execute(
+        select(
+            QuarantineItem.site_code,
+            QuarantineItem.reason,
+            QuarantineItem.sop_uid,
+            func.count(QuarantineItem.id),
+            func.max(QuarantineItem.received_at),
+        )
+        .where(QuarantineItem.project_id == project_id)
+        .where(~stored)
+        .group_by(QuarantineItem.site_code, QuarantineItem.reason, QuarantineItem.sop_uid)
+    ).all()
+    objects: dict[str | None, set[str]] = {}
+    unnamed: dict[str | None, int] = {}  # refused before a SOP Instance UID was read
+    reasons: dict[str | None, dict[str, int]] = {}
+    last: dict[str | None, dt.datetime] = {}
+    for site, reason, sop_uid, count, when in rows:
+        if sop_uid:
+            objects.setdefault(site, set()).add(sop_uid)
+        else:
+            unnamed[site] = unnamed.get(site, 0) + count
+        per_reason = reasons.setdefault(site, {})
+        per_reason[reason] = per_reason.get(reason, 0) + (1 if sop_uid else count)
+        if site not in last or when > last[site]:
+            last[site] = when
+    return {
+        site: {
+            "rejected": len(objects.get(site, ())) + unnamed.get(site, 0),
+            "rejected_reasons": [
+                {"reason": reason, "objects": n}
+                for reason, n in sorted(reasons[site].items(), key=lambda r: (-r[1], r[0]))
+            ],
+            "last_rejected_at": last[site],
+        }
+        for site in reasons
+    }

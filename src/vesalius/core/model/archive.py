@@ -191,5 +191,9 @@ class InstanceVersion(Base):
     transfer_syntax_uid: Mapped[str] = mapped_column(String(64), default="")
     series_uid: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(32), default="")
+    # who sent this version: the user (or ``ae:TITLE``) and, for a site gateway, the
+    # site code it declared (a research-ID prefix, never PHI)
+    actor: Mapped[str] = mapped_column(String(128), default="")
+    site_code: Mapped[str | None] = mapped_column(String(16))
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     note: Mapped[str] = mapped_column(Text, default="")

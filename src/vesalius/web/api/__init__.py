@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from vesalius.web.api import archive, studies, system
+from vesalius.web.api import archive, deliveries, studies, system
 
 router = APIRouter(prefix="/api")
 router.include_router(system.router)
 router.include_router(archive.router)
 router.include_router(studies.router)
+router.include_router(deliveries.router)

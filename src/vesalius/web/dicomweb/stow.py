@@ -19,6 +19,10 @@ reported as failed. Failure Reason values follow PS3.18 Table I.2-2:
 0x0122  SOP class not supported (a DICOMDIR)
 ======  =========================================================================
 
+A gateway names its site in an ``X-Vesalius-Site`` header; the code (checked against
+the user's site-limited roles, :func:`vesalius.archive.deliveries.sender_site`) is
+recorded with every object stored or quarantined, as is the user.
+
 A refused object's item also carries the quarantine reason as Error Comment (0000,0902),
 so that a sender (a site gateway) can show why without access to this archive; reasons
 name attributes and kinds of problem, never values.
@@ -36,6 +40,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from vesalius.archive.deliveries import SITE_HEADER, sender_site
 from vesalius.core.auth.policy import UPLOAD_ROLES, project_for
 from vesalius.core.errors import InvalidInput, StorageError
 from vesalius.core.model import User
@@ -87,11 +92,18 @@ class Store:
     and run through the pipeline in batches: one index commit per batch.
     """
 
-    def __init__(self, request: Request, key: str, actor: str, study_uid: str | None) -> None:
+    def __init__(
+        self,
+        request: Request,
+        key: str,
+        actor: str,
+        study_uid: str | None,
+        site: str | None = None,
+    ) -> None:
         home = request.app.state.home
         self.home = home
         self.spool = Spool.for_home(home.settings)
-        self.context = IntakeContext(source="stow-rs", actor=actor, project_key=key)
+        self.context = IntakeContext(source="stow-rs", actor=actor, project_key=key, site=site)
         self.study_uid = study_uid
         self.results: list[Result] = []
         self._pending: list[tuple[int, Path]] = []
@@ -223,9 +235,13 @@ def _body_type(request: Request) -> tuple[str, str]:
     return boundary, part_type
 
 
-def _check_upload(session: Session, user: User, key: str) -> tuple[int, str, str]:
+def _check_upload(
+    session: Session, user: User, key: str, claimed_site: str | None
+) -> tuple[int, str, str, str | None]:
+    """Project, user name and the sender's site code (a gateway's ``X-Vesalius-Site``)."""
     project = project_for(session, user, key, need=UPLOAD_ROLES)
-    found = (project.id, project.key, user.name)
+    site = sender_site(session, user=user, project=project, claimed=claimed_site)
+    found = (project.id, project.key, user.name, site)
     session.rollback()  # end the read transaction before a long upload
     return found
 
@@ -233,11 +249,14 @@ def _check_upload(session: Session, user: User, key: str) -> tuple[int, str, str
 async def store(
     request: Request, key: str, study: str | None, session: Session, user: User
 ) -> JSONResponse:
-    project_id, project_key, actor = await run_in_threadpool(_check_upload, session, user, key)
+    claimed = request.headers.get(SITE_HEADER)
+    project_id, project_key, actor, site = await run_in_threadpool(
+        _check_upload, session, user, key, claimed
+    )
     scope = Scope([project_id], service_root(request, project_key))
     boundary, part_type = _body_type(request)
     reader = media.MultipartReader(boundary)
-    job = Store(request, project_key, actor, study)
+    job = Store(request, project_key, actor, study, site)
     try:
         async for chunk in request.stream():
             for part in reader.feed(chunk):

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Form, Request
 from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
-from vesalius.archive import accounts, browse, projects
+from vesalius.archive import accounts, browse, deliveries, projects
 from vesalius.core.auth.policy import project_for
 from vesalius.core.errors import NotFound, StorageError
 from vesalius.core.model import Project
@@ -136,6 +136,7 @@ def project_page(
         last=(number - 1) * PAGE_SIZE + len(items),
         previous_query=_query(filters, number - 1) if number > 1 else None,
         next_query=_query(filters, number + 1) if number < pages else None,
+        sites=_sites(session, project),
     )
 
 
@@ -193,6 +194,12 @@ def unknown(rest: str, user: UIUser) -> Response:
     if rest == "":
         return RedirectResponse(HOME_PATH, status_code=303)
     raise NotFound("no such page")
+
+
+def _sites(session: Session, project: Project) -> list[dict[str, Any]]:
+    """The project's senders when at least one site gateway delivered to it."""
+    sites = deliveries.site_summary(session, project=project)
+    return sites if any(s["site"] is not None for s in sites) else []
 
 
 def _page_number(value: str) -> int:
