@@ -1,6 +1,7 @@
 """The central side of site deliveries: which site sent what, and when.
 
-One central ``vesalius serve`` (project with the residual-identifier re-check), a gateway
+One central ``vesalius serve`` (a plain project: the residual-identifier re-check runs on
+every gateway delivery without ``--recheck-deid``), a gateway
 for site SA that delivers a few objects, and a leaky gateway (site SL, its profile keeps
 InstitutionName) whose objects the central quarantines. The central's numbers per site
 and per study (REST, the project page's Sites table, ``vesalius deliveries --json``)
@@ -64,7 +65,7 @@ def test_the_central_shows_which_site_sent_what_and_when(
     cli: Cli, settings: Settings, tmp_path: Path, make_database
 ) -> None:
     cli("init")
-    cli("project", "create", PROJECT, "--recheck-deid")
+    cli("project", "create", PROJECT)  # no --recheck-deid: gateway deliveries are re-checked
     for user, role in (("site-a", "contributor"), ("reader", "member"), ("outsider", None)):
         cli("user", "create", user, "--password-stdin", input=f"{PASSWORD}\n")
         if role:

@@ -243,7 +243,9 @@ def process_batch_with_reasons(
             store=store,
             deid=targets[(context.project_key, context.called_ae)][1],
             db=db,
-            recheck=targets[(context.project_key, context.called_ae)][2],
+            # a gateway's delivery (it names its site) is always re-checked: the central
+            # trusts no site's de-identification blindly (issue: site gateway)
+            recheck=targets[(context.project_key, context.called_ae)][2] or bool(context.site),
         )
         for entry, context, data in loaded
     ]
