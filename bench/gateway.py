@@ -13,8 +13,9 @@ process of its own) and in the same run:
   (exported from the gateway's storage) in batches of 50 into ``plain<round>``, reading
   each batch with pydicom as an uploader would.
 
-Both land in fresh central projects (no duplicates). ``--rounds`` (2) alternate the order,
-because on a busy machine whichever goes first in a round is measurably slower;
+Both land in fresh central projects (no duplicates). ``--rounds`` (2) alternate the order;
+before each timed transfer the central's outbox is drained and ``sync`` runs, so that
+neither pays for the other's background work or for the site's freshly written files;
 the target is gateway >= 80 % of plain (median over rounds). Results go to
 ``bench/results/gateway-<date>.md`` (also printed) unless ``--output`` names a file.
 
@@ -25,6 +26,7 @@ Quick:  .venv/bin/python bench/gateway.py --instances 200 --output bench/work/ga
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -199,6 +201,28 @@ def central_count(central: str, token: str, project: str) -> int:
     return sum(s["instance_count"] for s in response.json()["items"])
 
 
+def settle(central_home: Path, timeout: float = 600) -> None:
+    """Start each timed transfer from the same state: the central's event loop has
+    delivered the events of the previous transfer, and the gigabyte the site's import
+    and export just wrote is on disk (its write-back otherwise slows whichever transfer
+    comes first, by about a quarter)."""
+    import sqlite3
+
+    db = central_home / "vesalius.db"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            conn.execute("PRAGMA busy_timeout=10000")
+            (left,) = conn.execute(
+                "SELECT count(*) FROM outbox_event WHERE delivered_at IS NULL"
+            ).fetchone()
+        if not left:
+            break
+        time.sleep(1)
+    os.sync()
+    time.sleep(1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--instances", type=int, default=2000)
@@ -238,6 +262,7 @@ def main() -> None:
             order = ["gateway", "plain"] if r % 2 else ["plain", "gateway"]
             seconds = {}
             for name in order:
+                settle(central_home)
                 log(f"round {r}: {name}")
                 if name == "gateway":
                     seconds[name] = deliver(site, gw, central, token, args.batch)
