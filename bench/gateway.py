@@ -13,9 +13,10 @@ process of its own) and in the same run:
   (exported from the gateway's storage) in batches of 50 into ``plain<round>``, reading
   each batch with pydicom as an uploader would.
 
-Both land in fresh central projects (no duplicates). ``--rounds`` (2) alternate the order;
-before each timed transfer the central's outbox is drained and ``sync`` runs, so that
-neither pays for the other's background work or for the site's freshly written files;
+Each transfer goes to a fresh central home (its storage area is content-addressed: a
+second copy of the same bytes in one central would write nothing and look faster).
+``--rounds`` (2) alternate the order; before each timed transfer ``sync`` runs, so that
+neither pays for the site's freshly written files;
 the target is gateway >= 80 % of plain (median over rounds). Results go to
 ``bench/results/gateway-<date>.md`` (also printed) unless ``--output`` names a file.
 
@@ -235,48 +236,52 @@ def main() -> None:
 
     source = generate_study(args.work / f"source-{args.instances}", args.instances)
     size_mb = sum(p.stat().st_size for p in source.iterdir()) / 1e6
-    central_home, site = args.work / "central", args.work / "site"
-    for folder in (central_home, site):
-        shutil.rmtree(folder, ignore_errors=True)
-    vesalius(central_home, "init")
+    site = args.work / "site"
+    shutil.rmtree(site, ignore_errors=True)
     vesalius(site, "init")
-    token = vesalius(central_home, "token", "create", "admin", capture=True).strip()
     extra = ["--recheck-deid"] if args.recheck else []
-    process, central = start_central(central_home, args.work / "central.log")
     rows = []
-    try:
-        for r in range(1, args.rounds + 1):
-            gw, plain = f"gw{r}", f"plain{r}"
-            vesalius(central_home, "project", "create", gw, *extra)
-            vesalius(central_home, "project", "create", plain, *extra)
-            key = site / "secrets" / "projects" / f"{gw}.key"
-            key.parent.mkdir(parents=True, exist_ok=True)
-            key.write_bytes(KEY[:-1] + bytes([r]))
-            key.chmod(0o600)
-            vesalius(site, "project", "create", gw, "--deid")
-            started = time.perf_counter()
-            vesalius(site, "import", "--project", gw, str(source), capture=True)
-            intake = time.perf_counter() - started
-            files = export_deidentified(site, gw, args.work / "deidentified")
-            assert len(files) == args.instances, len(files)
-            order = ["gateway", "plain"] if r % 2 else ["plain", "gateway"]
-            seconds = {}
-            for name in order:
+    for r in range(1, args.rounds + 1):
+        gw, plain = f"gw{r}", f"plain{r}"
+        key = site / "secrets" / "projects" / f"{gw}.key"
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_bytes(KEY[:-1] + bytes([r]))
+        key.chmod(0o600)
+        vesalius(site, "project", "create", gw, "--deid")
+        started = time.perf_counter()
+        vesalius(site, "import", "--project", gw, str(source), capture=True)
+        intake = time.perf_counter() - started
+        files = export_deidentified(site, gw, args.work / "deidentified")
+        assert len(files) == args.instances, len(files)
+        order = ["gateway", "plain"] if r % 2 else ["plain", "gateway"]
+        seconds = {}
+        for name in order:
+            # A fresh central for each transfer: its storage area is content-addressed,
+            # so a second transfer of the same bytes into one central would write no
+            # blobs and look faster than it is.
+            central_home = args.work / f"central-{name}"
+            shutil.rmtree(central_home, ignore_errors=True)
+            vesalius(central_home, "init")
+            token = vesalius(central_home, "token", "create", "admin", capture=True).strip()
+            project = gw if name == "gateway" else plain
+            vesalius(central_home, "project", "create", project, *extra)
+            process, central = start_central(central_home, args.work / f"central-{name}.log")
+            try:
                 settle(central_home)
                 log(f"round {r}: {name}")
                 if name == "gateway":
                     seconds[name] = deliver(site, gw, central, token, args.batch)
                 else:
                     seconds[name] = upload(files, central, plain, token, args.batch)
-            for project in (gw, plain):
                 count = central_count(central, token, project)
                 if count != args.instances:
                     raise SystemExit(f"central has {count} instances in {project}")
-            rows.append((r, intake, seconds["gateway"], seconds["plain"]))
-            log(f"round {r}: gateway {seconds['gateway']:.1f} s, plain {seconds['plain']:.1f} s")
-    finally:
-        process.terminate()
-        process.wait(30)
+            finally:
+                process.terminate()
+                process.wait(30)
+            shutil.rmtree(central_home, ignore_errors=True)
+        rows.append((r, intake, seconds["gateway"], seconds["plain"]))
+        log(f"round {r}: gateway {seconds['gateway']:.1f} s, plain {seconds['plain']:.1f} s")
 
     n = args.instances
     ratios = [plain / gateway for _, _, gateway, plain in rows]
