@@ -25,6 +25,8 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("data", "import_"),
     "demo": ("data", "demo_"),
     "adherence": ("studies", "adherence_"),
+    "visits": ("visits", "visits_"),
+    "notify": ("visits", "notify_"),
     "deliveries": ("deliveries", "deliveries_"),
 }
 LAZY_GROUPS: dict[str, tuple[str, str]] = {

@@ -78,6 +78,26 @@ class Settings(BaseSettings):
         description="TCIA's private tag knowledge base (CSV) for retain-safe-private; "
         "never shipped with vesalius.",
     )
+    smtp_url: str | None = Field(
+        default=None,
+        description="Mail server for visit reminders and deviation notices: "
+        "smtp://[user:password@]host:port (smtp+starttls:// or smtps:// for TLS).",
+    )
+    smtp_from: str = Field(
+        default="vesalius@localhost", description="From address of reminders and notices."
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the X-Vesalius-Signature HMAC-SHA256 header on webhook posts.",
+    )
+    webhook_secret_file: Path | None = Field(
+        default=None, description="The webhook key read from a file (mode 0600)."
+    )
+    notify_interval: float = Field(
+        default=15,
+        ge=0,
+        description="Minutes between reminder runs in `serve`'s event loop; 0 turns them off.",
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -107,6 +127,8 @@ class Settings(BaseSettings):
         data = self.model_dump(mode="json")
         data["database_url"] = mask_password(self.resolved_database_url)
         data["storage_url"] = self.resolved_storage_url
+        if self.smtp_url:
+            data["smtp_url"] = mask_password(self.smtp_url)
         return data
 
 

@@ -296,6 +296,17 @@ class Vault:
             )
         return tuple(rows)
 
+    def date_offset(self, session: Session, research_id: str) -> int | None:
+        """The subject's date shift in days (shown = true + offset), for services that
+        need true time inside the server (visit windows); never for users' eyes."""
+        row = session.scalar(
+            select(VaultSubject).where(
+                VaultSubject.project_id == self.project_id,
+                VaultSubject.research_id == research_id,
+            )
+        )
+        return None if row is None else self._entry(row).date_offset
+
     # -- the broker's view ----------------------------------------------------------------
 
     def reveal(self, session: Session, research_id: str) -> dict[str, Any] | None:

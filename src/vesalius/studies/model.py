@@ -90,3 +90,32 @@ class StudyAdherence(Base):
     missing: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     checked_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VisitNotification(Base):
+    """One notice to one recipient: a reminder of a due or overdue visit, or a deviation.
+
+    The unique key (project, kind, subject, ref, recipient) makes it once per event: a
+    node claims a notice by inserting its row (``sending``) before it sends; a notice that
+    failed keeps its reason and is claimed again by the next run. ``ref`` is the visit
+    name (reminders) or the Study Instance UID (deviations); ``recipient`` is
+    ``email:ADDRESS`` or ``webhook:URL``.
+    """
+
+    __tablename__ = "visit_notification"
+    __table_args__ = (
+        UniqueConstraint("project_id", "kind", "subject_id", "ref", "recipient"),
+        Index("ix_visit_notification_status", "project_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # visit.due | visit.overdue | deviation
+    subject_id: Mapped[str] = mapped_column(String(64))
+    ref: Mapped[str] = mapped_column(String(200))
+    recipient: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))  # sending | sent | failed
+    attempts: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    claimed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -226,6 +226,15 @@ class Device(_Model):
     qualified: bool = False
 
 
+class Notifications(_Model):
+    """Who hears of due and overdue visits and of deviations (``vesalius notify``)."""
+
+    emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = []
+    webhooks: list[Annotated[str, Field(pattern=r"^https?://\S+$")]] = []
+    reminders: bool = True  # visits due or overdue
+    deviations: bool = True  # adherence findings of a stable study
+
+
 class Protocol(_Model):
     name: str = ""
     description: str = ""
@@ -234,6 +243,9 @@ class Protocol(_Model):
     series: list[SeriesSpec] = []
     visits: list[Visit] = Field(min_length=1)
     ignore: list[dict[Keyword, Pattern]] = []  # series neither expected nor unexpected
+    # a visit not received this many days after its window closed is missed, not overdue
+    missed_after_days: int = Field(30, ge=0)
+    notifications: Notifications = Notifications()
 
     def visit(self, name: str) -> Visit | None:
         return next((v for v in self.visits if v.name == name), None)

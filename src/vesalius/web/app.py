@@ -20,6 +20,7 @@ from vesalius.ingest.pipeline import drain
 from vesalius.ingest.spool import Spool
 from vesalius.ingest.stability import check_stability
 from vesalius.studies import subscribe as subscribe_studies
+from vesalius.studies.notify import run_notifications
 from vesalius.web import api, dicomweb, problems, ui
 
 log = logging.getLogger("vesalius.http")
@@ -33,6 +34,7 @@ class EventLoop:
         self.subscribers = subscribers
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="vesalius-events", daemon=True)
+        self._next_notify = time.monotonic()  # reminders: first run at start, then each interval
 
     def start(self) -> None:
         self._thread.start()
@@ -45,6 +47,19 @@ class EventLoop:
         with self.home.db.write() as session, session.begin():
             check_stability(session, default_seconds=self.home.settings.stable_seconds)
         dispatch_pending(self.home.db.write, self.subscribers)
+        self.notify_if_due()
+
+    def notify_if_due(self) -> None:
+        """Visit reminders and deviation notices, at most every ``notify_interval`` minutes
+        (once per event across runs and nodes: see :mod:`vesalius.studies.notify`)."""
+        minutes = self.home.settings.notify_interval
+        if minutes <= 0 or time.monotonic() < self._next_notify:
+            return
+        self._next_notify = time.monotonic() + minutes * 60
+        try:
+            run_notifications(self.home.db.write, settings=self.home.settings)
+        except Exception:  # the next run retries
+            log.exception("notification run failed")
 
     def _run(self) -> None:
         while not self._stop.wait(self.home.settings.event_interval):
