@@ -10,7 +10,8 @@ import vesalius.deid.intake
 import vesalius.deid.vault
 import vesalius.gateway.model
 import vesalius.ingest.quarantine
-import vesalius.studies.model  # noqa: F401  (registers the quarantine, deid, gateway, studies tables)
+import vesalius.studies.model
+import vesalius.studies.qc.model  # noqa: F401  (registers the quarantine, deid, gateway, studies tables)
 from vesalius.core.db import current_revision, head_revision, make_engine, migrate, open_database
 from vesalius.core.model import Base
 

@@ -10,7 +10,8 @@ import vesalius.deid.intake
 import vesalius.deid.vault
 import vesalius.gateway.model
 import vesalius.ingest.quarantine
-import vesalius.studies.model  # noqa: F401  (registers every table on Base)
+import vesalius.studies.model
+import vesalius.studies.qc.model  # noqa: F401  (registers every table on Base)
 from vesalius.core.db import make_engine, migrate
 from vesalius.core.model import Base
 
@@ -18,7 +19,7 @@ from vesalius.core.model import Base
 def test_studies_migration_builds_exactly_the_models(database_url: str) -> None:
     engine = make_engine(database_url)
     migrate(engine)
-    assert {"study_protocol", "series_adherence", "study_adherence"} <= set(
+    assert {"study_protocol", "series_adherence", "study_adherence", "series_qc"} <= set(
         inspect(engine).get_table_names()
     )
     with engine.connect() as conn:

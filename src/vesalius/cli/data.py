@@ -159,7 +159,7 @@ def events_process(ctx: typer.Context) -> None:
         home = state(ctx).home()
         with home.db.write() as session, session.begin():
             series, studies = check_stability(session, default_seconds=home.settings.stable_seconds)
-        delivered = dispatch_pending(home.db.write, default_subscribers())
+        delivered = dispatch_pending(home.db.write, default_subscribers(home.store))
     out.print(f"{series} series and {studies} studies became stable; {delivered} events delivered")
 
 

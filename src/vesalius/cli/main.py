@@ -25,6 +25,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "import": ("data", "import_"),
     "demo": ("data", "demo_"),
     "adherence": ("studies", "adherence_"),
+    "qc": ("qc", "qc_"),
     "visits": ("visits", "visits_"),
     "notify": ("visits", "notify_"),
     "deliveries": ("deliveries", "deliveries_"),

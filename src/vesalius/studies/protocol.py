@@ -157,6 +157,11 @@ class Override(_Model):
     require: dict[Measure, Constraint | None] = {}  # null removes a constraint
 
 
+# automated QC per check name: ``false`` turns a check off, a mapping sets thresholds
+# (``{enabled: false}`` too); checks are plugins, so names are not validated here
+QCSettings = dict[str, bool | dict[str, Any]]
+
+
 class SeriesSpec(_Model):
     """An expected series: how to recognise it and what its header must say."""
 
@@ -165,6 +170,7 @@ class SeriesSpec(_Model):
     match: dict[Keyword, Pattern] = Field(min_length=1)
     require: dict[Measure, Constraint] = {}
     overrides: list[Override] = []
+    qc: QCSettings = {}  # over the project's ``qc:`` for series matched to this one
 
 
 def _series_kind(value: Any) -> str:
@@ -243,6 +249,7 @@ class Protocol(_Model):
     series: list[SeriesSpec] = []
     visits: list[Visit] = Field(min_length=1)
     ignore: list[dict[Keyword, Pattern]] = []  # series neither expected nor unexpected
+    qc: QCSettings = {}  # thresholds of the automated QC checks (defaults when absent)
     # a visit not received this many days after its window closed is missed, not overdue
     missed_after_days: int = Field(30, ge=0)
     notifications: Notifications = Notifications()

@@ -16,11 +16,13 @@ from fastapi.responses import RedirectResponse, Response
 from vesalius import __version__
 from vesalius.core.events import Subscribers, dispatch_pending
 from vesalius.core.home import Home
+from vesalius.core.storage import BlobStore
 from vesalius.ingest.pipeline import drain
 from vesalius.ingest.spool import Spool
 from vesalius.ingest.stability import check_stability
 from vesalius.studies import subscribe as subscribe_studies
 from vesalius.studies.notify import run_notifications
+from vesalius.studies.qc import subscribe as subscribe_qc
 from vesalius.web import api, dicomweb, problems, ui
 
 log = logging.getLogger("vesalius.http")
@@ -69,10 +71,14 @@ class EventLoop:
                 log.exception("event round failed")
 
 
-def default_subscribers() -> Subscribers:
-    """The subscribers every node runs: each service area registers its own."""
+def default_subscribers(store: BlobStore | None = None) -> Subscribers:
+    """The subscribers every node runs: each service area registers its own.
+
+    ``store`` lets QC read pixels; without it only header checks run.
+    """
     subscribers = Subscribers()
     subscribe_studies(subscribers)  # protocol adherence on series.stable / study.stable
+    subscribe_qc(subscribers, store)  # automated QC on series.stable (after adherence)
     return subscribers
 
 
@@ -95,7 +101,7 @@ def create_app(
 
     Without ``subscribers`` the event loop runs :func:`default_subscribers`.
     """
-    subscribers = subscribers if subscribers is not None else default_subscribers()
+    subscribers = subscribers if subscribers is not None else default_subscribers(home.store)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

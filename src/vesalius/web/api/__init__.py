@@ -2,10 +2,11 @@
 
 from fastapi import APIRouter
 
-from vesalius.web.api import archive, deliveries, studies, system
+from vesalius.web.api import archive, deliveries, qc, studies, system
 
 router = APIRouter(prefix="/api")
 router.include_router(system.router)
 router.include_router(archive.router)
 router.include_router(studies.router)
+router.include_router(qc.router)
 router.include_router(deliveries.router)

@@ -21,6 +21,7 @@ from vesalius.core.auth.policy import project_for
 from vesalius.core.errors import NotFound, StorageError
 from vesalius.core.model import Project
 from vesalius.studies import results as adherence
+from vesalius.studies.qc import results as qc_results
 from vesalius.web.deps import DB, SESSION_COOKIE, WriteDB
 from vesalius.web.ui import thumbnails
 from vesalius.web.ui.routing import UIRoute
@@ -154,6 +155,7 @@ def study_page(request: Request, key: str, study_uid: str, session: DB, user: UI
         study=browse.study_item(study, subject),
         series=series,
         adherence=adherence.study_result(session, project=project, study_uid=study_uid),
+        qc=qc_results.study_qc(session, project=project, study_uid=study_uid),
     )
 
 
