@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
     "qc": ("qc", "qc_"),
     "visits": ("visits", "visits_"),
     "notify": ("visits", "notify_"),
+    "report": ("report", "report_"),
     "deliveries": ("deliveries", "deliveries_"),
 }
 LAZY_GROUPS: dict[str, tuple[str, str]] = {

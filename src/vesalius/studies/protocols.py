@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from vesalius.core import audit
 from vesalius.core.errors import NotFound
-from vesalius.core.model import Project
+from vesalius.core.model import Project, Site
 from vesalius.studies.model import StudyProtocol
 from vesalius.studies.protocol import Protocol, parse_protocol
 
@@ -82,6 +82,7 @@ def load_protocol(
         loaded_by=actor,
     )
     session.add(row)
+    _sync_sites(session, project=project, protocol=protocol)
     session.flush()
     audit.record(
         session,
@@ -91,6 +92,20 @@ def load_protocol(
         detail={"version": row.version, "digest": row.digest, "name": protocol.name},
     )
     return _view(project, row)
+
+
+def _sync_sites(session: Session, *, project: Project, protocol: Protocol) -> None:
+    """Add the protocol's sites to the project's ``site`` rows (so that roles can be
+    limited to them: ``vesalius grant ... --site``); names follow the latest protocol,
+    sites no longer listed are kept (memberships may name them)."""
+    existing = {
+        s.key: s for s in session.scalars(select(Site).where(Site.project_id == project.id))
+    }
+    for site in protocol.sites:
+        if site.key in existing:
+            existing[site.key].name = site.name or existing[site.key].name
+        else:
+            session.add(Site(project_id=project.id, key=site.key, name=site.name or site.key))
 
 
 def protocol_version(
