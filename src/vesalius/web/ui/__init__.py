@@ -9,6 +9,7 @@ no third-party JavaScript or CSS.
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from vesalius.web.ui.dashboard import router as dashboard_router
 from vesalius.web.ui.routes import router
 from vesalius.web.ui.templating import STATIC
 
@@ -21,4 +22,5 @@ def install(app: FastAPI) -> None:
     app under /ui after this call would be shadowed by it as well.
     """
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="ui-static")
+    app.include_router(dashboard_router)
     app.include_router(router)
