@@ -112,3 +112,21 @@ def test_report_numbers_per_site(cli: Cli, tmp_path: Path, later) -> None:
     assert '<tr data-site="B"><td data-column="site">B</td>' in html
     assert f'<td data-column="visits_expected">{a["visits_expected"]}</td>' in html
     assert 'data-site="A" data-series="adherence_rate" data-value="75%"' in html
+
+
+def test_report_delays_on_true_time_in_deid_project(cli: Cli, tmp_path: Path, later) -> None:
+    """Shown dates are shifted; delays use the vault's offsets and match true time."""
+    import datetime as dt
+
+    build(cli, tmp_path, later, deid=True, patient_prefix="MRN-")
+    data = report(cli, "--format", "json")
+    a, b = data["sites"]  # every protocol site has a row, B without subjects
+    assert (b["site"], b["subjects"], b["delay_series"], b["adherence_rate"]) == ("B", 0, 0, None)
+    assert a["site"] == "A" and a["subjects"] == 3 and a["delay_excluded"] == 0
+    # 7 series; the 4 of 2024-01-10 are the oldest: median (4th) and p90 (7th) are theirs
+    assert a["delay_series"] == 7
+    true_hours = (dt.datetime.now(dt.UTC) - dt.datetime(2024, 1, 10, tzinfo=dt.UTC)).total_seconds()
+    true_hours /= 3600
+    assert abs(a["delay_median_hours"] - true_hours) < 24
+    assert a["delay_p90_hours"] == a["delay_median_hours"]
+    assert (a["visits_expected"], a["visits_received"], a["visits_overdue"]) == (9, 4, 1)
