@@ -51,3 +51,32 @@ def test_failing_subscriber_is_retried_and_others_run_once(home: Home) -> None:
         event = session.scalars(select(OutboxEvent)).one()
         assert event.delivered_at is not None and event.attempts == 2
         assert {d.subscriber for d in session.scalars(select(EventDelivery))} == {"steady", "flaky"}
+
+
+def test_events_nobody_hears_are_delivered_together_and_the_rest_in_order(home: Home) -> None:
+    """A backlog of instance.stored events (no subscriber) is marked delivered in one
+    transaction per batch; subscribed events among them still reach their handler once,
+    in publication order."""
+    seen: list[int] = []
+    subs = Subscribers()
+    subs.subscribe("series.stable", "listener", lambda session, e: seen.append(e.payload["n"]))
+    with home.db.write() as session, session.begin():
+        for n in range(250):
+            kind = "series.stable" if n % 50 == 0 else "instance.stored"
+            events.publish(session, kind, {"n": n})
+
+    assert dispatch_pending(home.db.write, subs, batch=200) == 200
+    with home.db.read() as session:
+        left = session.scalars(select(OutboxEvent).where(OutboxEvent.delivered_at.is_(None)))
+        assert len(left.all()) == 50
+    assert seen == [0, 50, 100, 150]
+    assert dispatch_pending(home.db.write, subs, batch=200) == 50
+    assert dispatch_pending(home.db.write, subs, batch=200) == 0
+    assert seen == [0, 50, 100, 150, 200]
+    with home.db.read() as session:
+        rows = session.scalars(select(OutboxEvent)).all()
+        assert all(e.delivered_at is not None and e.attempts == 1 for e in rows)
+        deliveries = session.scalars(select(EventDelivery)).all()
+        assert sorted(d.event_id for d in deliveries) == sorted(
+            e.id for e in rows if e.type == "series.stable"
+        )

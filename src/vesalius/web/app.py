@@ -28,6 +28,10 @@ from vesalius.web import api, dicomweb, problems, ui
 log = logging.getLogger("vesalius.http")
 
 
+DISPATCH_BATCH = 200  # events per dispatch round
+DISPATCH_SECONDS = 5.0  # longest run of back-to-back rounds before the next stability check
+
+
 class EventLoop:
     """Background thread: stability checks and event delivery every few seconds."""
 
@@ -48,7 +52,16 @@ class EventLoop:
     def run_once(self) -> None:
         with self.home.db.write() as session, session.begin():
             check_stability(session, default_seconds=self.home.settings.stable_seconds)
-        dispatch_pending(self.home.db.write, self.subscribers)
+        # Keep delivering while full batches come back (a backlog after a large ingest),
+        # for a few seconds at most so that stability checks still run between rounds.
+        started = time.monotonic()
+        while (
+            dispatch_pending(self.home.db.write, self.subscribers, batch=DISPATCH_BATCH)
+            >= DISPATCH_BATCH
+            and not self._stop.is_set()
+            and time.monotonic() - started < DISPATCH_SECONDS
+        ):
+            pass
         self.notify_if_due()
 
     def notify_if_due(self) -> None:
