@@ -127,17 +127,20 @@ def find_series(session: Session, study: Study, series_uid: str) -> Series:
     return series
 
 
-def find_objects(
+def instance_rows(
     session: Session,
     scope: Scope,
     study_uid: str,
-    series_uid: str | None = None,
-    sop_uid: str | None = None,
-) -> list[StoredObject]:
-    """The latest version of every instance under the path; 404 if the path names none."""
+    series_uid: str | None,
+    sop_uid: str | None,
+    *columns: Any,
+) -> list[Any]:
+    """``columns`` of every instance under the path (``Series`` joined), in series then
+    instance order; 404 if the path names none. Shared by retrieval and ``/metadata`` so
+    that both answer the same objects in the same order."""
     study = find_study(session, scope, study_uid)
     query = (
-        select(Instance, Series.series_uid)
+        select(*columns)
         .join(Series, Series.id == Instance.series_pk)
         .where(Series.study_pk == study.id)
     )
@@ -157,9 +160,23 @@ def find_objects(
     ).all()
     if not rows:
         raise NotFound("no such instance" if sop_uid else "no instances under this path")
+    return rows
+
+
+def find_objects(
+    session: Session,
+    scope: Scope,
+    study_uid: str,
+    series_uid: str | None = None,
+    sop_uid: str | None = None,
+) -> list[StoredObject]:
+    """The latest version of every instance under the path; 404 if the path names none."""
+    rows = instance_rows(
+        session, scope, study_uid, series_uid, sop_uid, Instance, Series.series_uid
+    )
     return [
         StoredObject(
-            study_uid=study.study_uid,
+            study_uid=study_uid,
             series_uid=series,
             sop_uid=instance.sop_uid,
             sop_class_uid=instance.sop_class_uid,

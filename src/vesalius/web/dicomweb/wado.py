@@ -22,7 +22,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response, StreamingResponse
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vesalius.core.errors import NotFound, StorageError
@@ -35,8 +34,7 @@ from vesalius.web.dicomweb.scope import (
     ScopeDep,
     StoredObject,
     find_objects,
-    find_series,
-    find_study,
+    instance_rows,
 )
 
 log = logging.getLogger(__name__)
@@ -176,34 +174,17 @@ def _metadata_rows(
     """(series UID, SOP UID, transfer syntax, DICOM JSON) of the latest version of every
     instance under the path, in one query, ordered as :func:`find_objects` orders them;
     404 if the path names none."""
-    study = find_study(session, scope, study_uid)
-    query = (
-        select(
-            Series.series_uid,
-            Instance.sop_uid,
-            Instance.transfer_syntax_uid,
-            Instance.dicom_json,
-        )
-        .join(Series, Series.id == Instance.series_pk)
-        .where(Series.study_pk == study.id)
+    return instance_rows(
+        session,
+        scope,
+        study_uid,
+        series_uid,
+        sop_uid,
+        Series.series_uid,
+        Instance.sop_uid,
+        Instance.transfer_syntax_uid,
+        Instance.dicom_json,
     )
-    if series_uid is not None:
-        query = query.where(Series.id == find_series(session, study, series_uid).id)
-    if sop_uid is not None:
-        query = query.where(Instance.sop_uid == sop_uid)
-    rows = session.execute(
-        query.order_by(
-            Series.series_number.is_(None),
-            Series.series_number,
-            Series.id,
-            Instance.instance_number.is_(None),
-            Instance.instance_number,
-            Instance.id,
-        )
-    ).all()
-    if not rows:
-        raise NotFound("no such instance" if sop_uid else "no instances under this path")
-    return rows
 
 
 def metadata(
