@@ -50,6 +50,17 @@ class Prepared:
     links: tuple[LinkRow, ...] = ()  # vault links of a de-identified object
 
 
+StoredUids = tuple[str, str, str]
+"""Study, Series and SOP Instance UID of an object as the archive holds it."""
+
+
+def _stored_uids(prepared: Prepared, outcome: Outcome) -> StoredUids | None:
+    if prepared.parsed is None or outcome in (Outcome.QUARANTINED, Outcome.SKIPPED):
+        return None
+    parsed = prepared.parsed
+    return parsed.study_uid, parsed.series_uid, parsed.sop_uid
+
+
 def route(session: Session, context: IntakeContext) -> Project:
     """Find the target project (CLI flag or STOW path now; called AE title later)."""
     if context.project_key:
@@ -214,9 +225,18 @@ def process_batch(
 def process_batch_with_reasons(
     db: Database, store: BlobStore, spool: Spool, entries: list[Path]
 ) -> list[tuple[Outcome, str]]:
+    """Each object's outcome and reason (:func:`process_batch_with_uids` without UIDs)."""
+    return [(o, reason) for o, reason, _ in process_batch_with_uids(db, store, spool, entries)]
+
+
+def process_batch_with_uids(
+    db: Database, store: BlobStore, spool: Spool, entries: list[Path]
+) -> list[tuple[Outcome, str, StoredUids | None]]:
     """Run spooled objects through the chain with one index transaction for all of them;
-    returns each object's outcome and, for refusals, the reason (no PHI: it is shown to
-    the sender, as STOW-RS failure comments).
+    returns each object's outcome, for refusals the reason (no PHI: it is shown to the
+    sender, as STOW-RS failure comments), and for objects in the archive the Study,
+    Series and SOP Instance UIDs they are stored under: those of the de-identified object
+    in a ``--deid`` project, which a STOW-RS response must point its RetrieveURLs at.
 
     Parsing and storing happen first, outside the transaction; each object is then
     indexed in a savepoint of its own, so one bad object is quarantined without costing
@@ -249,7 +269,7 @@ def process_batch_with_reasons(
         )
         for entry, context, data in loaded
     ]
-    outcomes: list[tuple[Outcome, str]] = []
+    outcomes: list[tuple[Outcome, str, StoredUids | None]] = []
     with db.write() as session:
         try:
             with session.begin():
@@ -263,9 +283,10 @@ def process_batch_with_reasons(
                                 source=context.source, actor=context.actor, project_key=key
                             ),
                         )
-                    outcomes.append(
-                        commit(session, project=projects[key], prepared=item, context=context)
+                    outcome, reason = commit(
+                        session, project=projects[key], prepared=item, context=context
                     )
+                    outcomes.append((outcome, reason, _stored_uids(item, outcome)))
         except Exception:
             written = [p.blob_hash for p in prepared if p.written and p.blob_hash]
             if written:

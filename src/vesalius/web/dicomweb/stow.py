@@ -26,6 +26,38 @@ recorded with every object stored or quarantined, as is the user.
 A refused object's item also carries the quarantine reason as Error Comment (0000,0902),
 so that a sender (a site gateway) can show why without access to this archive; reasons
 name attributes and kinds of problem, never values.
+
+**Projects that de-identify at intake** (``project create KEY --deid``) store another
+object than the one sent: new Study, Series and SOP Instance UIDs (``2.25.`` + keyed
+HMAC), the research ID as patient, shifted dates. The response (PS3.18 10.5.3, the Store
+Instances Response Module of Annex I, Table I.1-1) then says:
+
+- each Referenced SOP Sequence (0008,1199) item's Retrieve URL (0008,1190), and the
+  study-level Retrieve URL, point at the *stored* (de-identified) instance and study:
+  Table I.1-1 defines them as "the URL where the SOP Instance [the Study] is available
+  for retrieval via a Studies Retrieve Transaction", so they must resolve here;
+- Referenced SOP Class UID and Referenced SOP Instance UID (0008,1150/1155) stay the
+  UIDs *as sent*: they are how a sender correlates each item with what it sent (as the
+  Affected SOP Instance UID of a C-STORE response names the request's instance, PS3.7
+  9.3.1), they tell the sender nothing it did not send, and senders such as our own
+  gateway (``vesalius.gateway.transport``) confirm delivery by them. Items stay in
+  request order;
+- every such item carries Warning Reason (0008,1196) 0xB000, "Coercion of Data Elements"
+  (Annex I, Table I.2-1): the object was accepted and modified, so its Retrieve URL, not
+  the UIDs sent, names it. The status stays 200 when every object was stored (Table
+  10.5.3-1: 200 "successfully stored all Instances"; 202 "stored some of the Instances
+  but warnings or failures exist for others", which stays the answer to a partial store),
+  so that de-identification at intake looks like success to a sender, as it is;
+- no Original Attributes Sequence (0400,0561): 10.5.3 allows it in the response ("may")
+  but Table I.1-1 wants it to hold *all* replaced attributes, i.e. the patient's name,
+  ID, birth date and accession number. Identifiers go to the honest-broker vault only,
+  and PS3.15 Table E.1-1 removes (X) that sequence from the stored object too;
+- the study URL is given when every stored object is in one study (the path's study,
+  when the request names one, as sent).
+
+Nothing else of the sent header reaches the response (patient name, ID, accession), nor
+the log: for a ``--deid`` project the log never names a sent UID either. Projects that
+store what they receive answer exactly as before: sent and stored UIDs are the same.
 """
 
 from __future__ import annotations
@@ -45,7 +77,7 @@ from vesalius.core.auth.policy import UPLOAD_ROLES, project_for
 from vesalius.core.errors import InvalidInput, StorageError
 from vesalius.core.model import User
 from vesalius.ingest.context import IntakeContext, Outcome
-from vesalius.ingest.pipeline import process_batch_with_reasons
+from vesalius.ingest.pipeline import StoredUids, process_batch_with_uids
 from vesalius.ingest.spool import Spool
 from vesalius.web.deps import DB, CurrentUser
 from vesalius.web.dicomweb import media, pixels
@@ -59,6 +91,7 @@ STUDY_MISMATCH = 0xA900
 CANNOT_UNDERSTAND = 0xC000
 PROCESSING_FAILURE = 0x0110
 SOP_CLASS_NOT_SUPPORTED = 0x0122
+COERCED = 0xB000  # Warning Reason: Coercion of Data Elements (PS3.18 Table I.2-1)
 BATCH_OBJECTS = 50
 BATCH_BYTES = 64 * 1024 * 1024
 
@@ -71,6 +104,13 @@ class Result:
     series_uid: str
     failure: int | None = None
     reason: str = ""  # why the archive refused it (quarantine reason), for the sender
+    # UIDs of the de-identified object as stored (``--deid`` projects); None: as sent
+    stored: StoredUids | None = None
+
+    @property
+    def where(self) -> StoredUids:
+        """Study, Series and SOP Instance UID under which the archive holds the object."""
+        return self.stored or (self.study_uid, self.series_uid, self.sop_uid)
 
 
 def _uids(data: bytes) -> tuple[str, str, str, str]:
@@ -99,8 +139,10 @@ class Store:
         actor: str,
         study_uid: str | None,
         site: str | None = None,
+        deid: bool = False,
     ) -> None:
         home = request.app.state.home
+        self.deid = deid  # the project de-identifies at intake: stored UIDs differ
         self.home = home
         self.spool = Spool.for_home(home.settings)
         self.context = IntakeContext(source="stow-rs", actor=actor, project_key=key, site=site)
@@ -123,7 +165,9 @@ class Store:
         try:
             entry = self.spool.write(part.data, self.context)
         except StorageError as exc:
-            log.error("STOW-RS: object %s not spooled: %s", result.sop_uid, type(exc).__name__)
+            # a sent UID is an identifier in a --deid project (PS3.15 replaces it)
+            what = f"part {len(self.results) + 1}" if self.deid else f"object {result.sop_uid}"
+            log.error("STOW-RS: %s not spooled: %s", what, type(exc).__name__)
             self.results.append(replace(result, failure=OUT_OF_RESOURCES))
             return
         self.results.append(result)
@@ -145,7 +189,7 @@ class Store:
             return
         failure: int | None = None
         try:
-            outcomes = process_batch_with_reasons(
+            outcomes = process_batch_with_uids(
                 self.home.db, self.home.store, self.spool, [entry for _, entry in pending]
             )
         except StorageError as exc:
@@ -156,8 +200,9 @@ class Store:
             outcomes, failure = [], PROCESSING_FAILURE
         for n, (index, _) in enumerate(pending):
             reason = ""
+            stored: StoredUids | None = None
             if failure is None:
-                outcome, reason = outcomes[n]
+                outcome, reason, stored = outcomes[n]
                 failure_of = {
                     Outcome.QUARANTINED: CANNOT_UNDERSTAND,
                     Outcome.SKIPPED: SOP_CLASS_NOT_SUPPORTED,
@@ -165,16 +210,21 @@ class Store:
             else:
                 failure_of = failure
             self.results[index] = replace(
-                self.results[index], failure=failure_of, reason=reason if failure_of else ""
+                self.results[index],
+                failure=failure_of,
+                reason=reason if failure_of else "",
+                stored=stored if self.deid and failure_of is None else None,
             )
 
     def response(self, scope: Scope) -> JSONResponse:
         stored = [r for r in self.results if r.failure is None]
         failed = [r for r in self.results if r.failure is not None]
-        studies = {r.study_uid for r in stored} | ({self.study_uid} if self.study_uid else set())
+        # one study, and (when the path names one) the path's study as sent
+        studies = {r.where[0] for r in stored}
+        in_path = self.study_uid is None or all(r.study_uid == self.study_uid for r in stored)
         body: dict[str, Any] = {
             "00081190": {"vr": "UR"}
-            if len(studies) != 1 or not stored
+            if len(studies) != 1 or not stored or not in_path
             else {"vr": "UR", "Value": [scope.study_url(next(iter(studies)))]}
         }
         if failed:
@@ -209,8 +259,11 @@ def _failed_item(r: Result) -> dict[str, Any]:
 
 
 def _stored_item(r: Result, scope: Scope) -> dict[str, Any]:
-    url = scope.instance_url(r.study_uid, r.series_uid, r.sop_uid)
-    return {**_reference(r), "00081190": {"vr": "UR", "Value": [url]}}
+    """The item of a stored object: referenced as sent, retrievable where it is stored."""
+    item = {**_reference(r), "00081190": {"vr": "UR", "Value": [scope.instance_url(*r.where)]}}
+    if r.stored is not None:  # de-identified at intake: stored as another object
+        item["00081196"] = {"vr": "US", "Value": [COERCED]}
+    return item
 
 
 def _body_type(request: Request) -> tuple[str, str]:
@@ -237,11 +290,12 @@ def _body_type(request: Request) -> tuple[str, str]:
 
 def _check_upload(
     session: Session, user: User, key: str, claimed_site: str | None
-) -> tuple[int, str, str, str | None]:
-    """Project, user name and the sender's site code (a gateway's ``X-Vesalius-Site``)."""
+) -> tuple[int, str, str, str | None, bool]:
+    """Project, user name, the sender's site code (a gateway's ``X-Vesalius-Site``) and
+    whether the project de-identifies at intake."""
     project = project_for(session, user, key, need=UPLOAD_ROLES)
     site = sender_site(session, user=user, project=project, claimed=claimed_site)
-    found = (project.id, project.key, user.name, site)
+    found = (project.id, project.key, user.name, site, bool(project.deid_profile))
     session.rollback()  # end the read transaction before a long upload
     return found
 
@@ -250,13 +304,13 @@ async def store(
     request: Request, key: str, study: str | None, session: Session, user: User
 ) -> JSONResponse:
     claimed = request.headers.get(SITE_HEADER)
-    project_id, project_key, actor, site = await run_in_threadpool(
+    project_id, project_key, actor, site, deid = await run_in_threadpool(
         _check_upload, session, user, key, claimed
     )
     scope = Scope([project_id], service_root(request, project_key))
     boundary, part_type = _body_type(request)
     reader = media.MultipartReader(boundary)
-    job = Store(request, project_key, actor, study, site)
+    job = Store(request, project_key, actor, study, site, deid)
     try:
         async for chunk in request.stream():
             for part in reader.feed(chunk):
