@@ -67,6 +67,31 @@ replace_identifiers(dicom_files=files, deid=DeidRecipe(), save=True, output_fold
                     overwrite=True)
 """
 
+# Floors: what any pydicom-based tool must at least spend. COPY_DRIVER reads each file with
+# pydicom and writes it back unchanged (no de-identification at all), in one process or in
+# a pool of forked workers (one per core), with the same interpreter and pydicom as
+# vesalius; the start-up floor is the interpreter importing pydicom and exiting.
+COPY_DRIVER = r"""
+import os, sys
+from concurrent.futures import ProcessPoolExecutor
+import pydicom
+
+def copy(pair):
+    src, dst = pair
+    pydicom.dcmread(src).save_as(dst)
+    return 1
+
+source, output, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+names = [os.path.join(d, f) for d, _, files in os.walk(source) for f in sorted(files)]
+pairs = [(src, os.path.join(output, f"{i:06d}.dcm")) for i, src in enumerate(names)]
+if workers == 1:
+    done = sum(map(copy, pairs))
+else:
+    with ProcessPoolExecutor(workers) as pool:
+        done = sum(pool.map(copy, pairs, chunksize=max(1, len(pairs) // (4 * workers))))
+"""
+STARTUP_DRIVER = "import pydicom, pydicom.filewriter"
+
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
@@ -218,6 +243,9 @@ def make_tools(python: Path, work: Path, key: Path) -> dict[str, Tool]:
     bin_dir = python.parent
     driver = work / "deid_driver.py"
     driver.write_text(DEID_DRIVER)
+    copy_driver = work / "copy_driver.py"
+    copy_driver.write_text(COPY_DRIVER)
+    cores = str(os.cpu_count() or 1)
     from vesalius import __version__
 
     def vesalius(*options: str) -> Callable[[Path, Path], list[str]]:
@@ -240,6 +268,24 @@ def make_tools(python: Path, work: Path, key: Path) -> dict[str, Tool]:
             __version__,
             vesalius(*RESEARCH, "clean-pixel-data"),
             "basic + " + ", ".join((*RESEARCH, "clean-pixel-data")) + " (OCR)",
+        ),
+        "floor-copy": Tool(
+            "floor: pydicom read + write",
+            pydicom_version(),
+            lambda src, out: [sys.executable, str(copy_driver), str(src), str(out), "1"],
+            "no de-identification, one process",
+        ),
+        "floor-copy-pool": Tool(
+            "floor: pydicom read + write",
+            pydicom_version(),
+            lambda src, out: [sys.executable, str(copy_driver), str(src), str(out), cores],
+            f"no de-identification, {cores} forked worker processes",
+        ),
+        "floor-startup": Tool(
+            "floor: start-up",
+            pydicom_version(),
+            lambda src, out: [sys.executable, "-c", STARTUP_DRIVER],
+            "interpreter importing pydicom, no files (rate = files ÷ this time)",
         ),
         "dicognito": Tool(
             "dicognito",
@@ -268,6 +314,12 @@ def make_tools(python: Path, work: Path, key: Path) -> dict[str, Tool]:
             "CLI, defaults (private tags deleted)",
         ),
     }
+
+
+def pydicom_version() -> str:
+    import pydicom
+
+    return str(pydicom.__version__)
 
 
 @dataclass
@@ -399,6 +451,7 @@ def main() -> None:
 
     # 1. speed, rotating order so drifting load hits every tool alike
     speed = ["vesalius", "vesalius-research", "dicognito", "deid", "dicom-anonymizer"]
+    speed += ["floor-copy", "floor-copy-pool", "floor-startup"]
     runs: dict[str, list[Run]] = {name: [] for name in speed}
     load_before = os.getloadavg()
     for round_ in range(args.repeat):
@@ -461,6 +514,13 @@ def main() -> None:
     lines += [
         "",
         f"- vesalius (basic) ÷ dicognito: **{dicognito_ratio:.2f}×** ({verdict} the ≥ 3× target).",
+        "- Floors against dicognito's rate: a pydicom read + write without any "
+        "de-identification reaches "
+        f"**{medians['dicognito'] / medians['floor-copy']:.2f}×** in one process and "
+        f"**{medians['dicognito'] / medians['floor-copy-pool']:.2f}×** with a worker per "
+        f"core; 3× dicognito means {medians['dicognito'] / 3:.2f} s for all {args.count} files, "
+        f"and the interpreter importing pydicom alone takes {medians['floor-startup']:.2f} s. "
+        "No tool built on pydicom (DESIGN.md's DICOM library) can be faster than these floors.",
         "- Each tool is one process started fresh (interpreter start-up included), timed "
         "wall-clock until it exits; *CPU s* is user + system time of the process and its "
         "children (`wait4`). vesalius uses its default worker processes (one per core); the "
