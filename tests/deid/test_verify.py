@@ -318,11 +318,15 @@ def test_cli_without_an_ocr_engine(
 def test_cli_verify_for_a_project_is_audited(
     cli: Cli, outputs: dict[str, dict[str, bytes]], tmp_path: Path, settings: Settings
 ) -> None:
+    """``--project`` checks against the project's vault: a broker's act (test_verify_vault)."""
     clean = write(tmp_path / "clean", outputs["basic"])
     cli("init")
     cli("deid", "verify", str(clean), "--no-ocr", "--project", "nope", expect=1)
-    cli("project", "create", "trial")
-    cli("deid", "verify", str(clean), "--no-ocr", "--project", "trial")
+    cli("project", "create", "trial", "--deid")
+    cli("user", "create", "ops")
+    cli("grant", "ops", "trial", "broker")
+    cli("deid", "verify", str(clean), "--no-ocr", "--project", "trial", expect=1)  # OS user
+    cli("deid", "verify", str(clean), "--no-ocr", "--project", "trial", "--as", "ops")
     home = open_home(settings)
     try:
         with home.db.read() as session:

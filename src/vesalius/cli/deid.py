@@ -1,9 +1,17 @@
 """``vesalius deid``: de-identify files, folders and zip archives into a folder, and
-verify that files hold no residual identifiers."""
+verify that files hold no residual identifiers.
+
+``deid verify --project KEY`` also searches the files for what the project's
+honest-broker vault holds (:mod:`vesalius.deid.vault_search`). That opens the vault, so
+it is the broker's act, as ``vesalius broker lookup`` is: it runs as the vesalius user
+named by ``--as`` (default: the account named like the OS user), who must hold the
+``broker`` role in the project; every attempt is audited, and a refusal exits with 1.
+"""
 
 from __future__ import annotations
 
 import functools
+import getpass
 import json
 import os
 import zipfile
@@ -24,7 +32,7 @@ from vesalius.cli.context import (
     print_json,
     state,
 )
-from vesalius.core.errors import InvalidInput
+from vesalius.core.errors import InvalidInput, NotFound, PermissionDenied
 from vesalius.deid.batch import BatchReport, BatchSpec, run_batch
 from vesalius.deid.keys import project_key, read_key_file
 from vesalius.deid.profile import Option, Profile
@@ -243,7 +251,16 @@ def deid_verify(
         False, "--no-ocr", help="Do not read the pixels of objects at risk of burned-in text."
     ),
     project: str = typer.Option(
-        None, "--project", "-p", help="Check on behalf of this project (audited)."
+        None,
+        "--project",
+        "-p",
+        help="Also search for the identifiers this project's vault holds (broker role; audited).",
+    ),
+    as_user: str = typer.Option(
+        None,
+        "--as",
+        help="With --project: the vesalius user checking, a broker of the project "
+        "(default: the OS user name).",
     ),
     known_file: Path = typer.Option(
         None,
@@ -258,18 +275,25 @@ def deid_verify(
     """Scan DICOM files for residual identifiers (header and OCR of the pixels).
 
     Prints one line per finding (file, tag, keyword, kind, a masked hint: never the value).
+    With --project, also every identifier the project's vault holds (patient IDs, names
+    and their parts, birth dates, accession numbers, original UIDs), reported by element
+    and kind only; only a broker of the project may, and every attempt is audited.
     Exit codes: 0 nothing found; 3 identifiers found (or pixels that could not be read);
-    1 the check could not run (OCR engine missing: use --no-ocr); 2 usage error.
+    1 the check could not run (OCR engine missing: use --no-ocr; not a broker; a project
+    without a vault); 2 usage error.
     """
     from vesalius.deid.private import SafePrivate
     from vesalius.deid.runs import record_verify, require_project
     from vesalius.deid.text import KnownIdentifiers
+    from vesalius.deid.vault_search import VaultMatcher, open_for_verify
     from vesalius.deid.verify import Verifier, load_known, verify
 
     with failures():
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise InvalidInput(f"no such file or folder: {', '.join(missing)}")
+        if as_user is not None and project is None:
+            raise InvalidInput("--as names the broker of a --project check: give --project")
         known = load_known(known_file) if known_file is not None else KnownIdentifiers()
         cli = state(ctx)
         if project is not None:
@@ -281,22 +305,63 @@ def deid_verify(
                 highlight=False,
             )
             raise typer.Exit(EXIT_FAILED)
+        vault: VaultMatcher | None = None
+        if project is not None:
+            # committed before anything is reported or checked: the attempt is on record
+            with cli.home().db.write() as session, session.begin():
+                access = open_for_verify(
+                    session,
+                    settings=cli.settings,
+                    project=project,
+                    user_name=as_user or _os_user(),
+                    via="cli",
+                    operator=operator(),
+                )
+            if access.outcome == "refused":
+                raise PermissionDenied(f"verify against the vault refused: {access.reason}")
+            if access.identifiers is None:
+                raise NotFound(access.reason)
+            vault = VaultMatcher(access.identifiers)
         verifier = Verifier(
             known=known,
             ocr=not no_ocr,
             safe_private=SafePrivate.load(cli.settings.tcia_private_tags_path),
             pseudonym=pseudonym,
+            vault=vault,
         )
         items = _verify_items(paths)
         show = not as_json and err.is_terminal
         with _progress("verifying", len(items), show) as advance:
             report = verify(items, verifier, progress=advance)
         if project is not None:
+            summary = report.summary() | {"vault_findings": _vault_findings(report)}
             with cli.home().db.write() as session, session.begin():
-                record_verify(session, project=project, actor=operator(), summary=report.summary())
+                record_verify(session, project=project, actor=operator(), summary=summary)
     if as_json:
-        print_json(report.to_dict())
+        data = report.to_dict()
+        if vault is not None:
+            data["vault"] = {"project": project, "subjects": vault.subjects,
+                             "findings": _vault_findings(report)}  # fmt: skip
+        print_json(data)
     else:
         _print_findings(report)
+        if vault is not None:
+            out.print(
+                f"checked against the vault of project {project} ({vault.subjects} "
+                f"subject(s)): {_vault_findings(report)} finding(s)",
+                highlight=False,
+                markup=False,
+            )
     if not report.clean:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _vault_findings(report: VerifyReport) -> int:
+    return sum(1 for f in report.findings if f.category == "vault")
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return ""

@@ -23,6 +23,9 @@ What is checked (categories):
   addresses, long IDs, UIDs) or a known identifier (``deid.text.identifier_spans``);
 - ``overlay`` / ``curve``: overlay planes or curves the declared options remove;
 - ``known``: a known identifier (``--known``) anywhere in the raw bytes;
+- ``vault``: an identifier the project's honest-broker vault holds for one of its
+  patients (``--project``, brokers only; :mod:`vesalius.deid.vault_search`), in a decoded
+  element or the raw bytes; the hint names the kind of identifier, never even masked;
 - ``pixels``: text found by OCR in the pixels of an object at risk, or pixels that
   cannot be read.
 
@@ -54,6 +57,7 @@ from vesalius.deid.private import SafePrivate, Step, private_step
 from vesalius.deid.profile import OPTION_CODES, Option
 from vesalius.deid.rules import choose, rule_table
 from vesalius.deid.text import KnownIdentifiers, identifier_spans
+from vesalius.deid.vault_search import VaultMatcher, in_dataset
 
 DEFAULT_PSEUDONYM = r"S-[0-9A-F]{12}"
 """The research-ID form of ``Pseudonyms.subject_id`` (standalone runs)."""
@@ -96,6 +100,7 @@ _FILE_META_IDENTIFYING = (
 )
 _ID_KEYWORD = re.compile(r"(ID|IDs|Number|Numbers|Identifier)$")
 _MIN_RAW = 4  # shorter known values would match anywhere in pixel data
+_VAULT_HIT = "an identifier the project's vault holds for one of its patients"
 
 
 def mask(value: str) -> str:
@@ -273,6 +278,9 @@ class Verifier:
     ``ocr``: read the pixels of objects at risk of burned-in text (``detector``: the
     OCR port, default RapidOCR; a missing engine raises ConfigError). ``pseudonym``: a
     regular expression a research ID matches in full (default ``S-`` and 12 hex digits).
+    ``vault``: a project's vault identifiers (``vault`` findings). They are kept apart
+    from ``known`` on purpose: the pattern checks print a masked hint of what they find,
+    and a real patient's value must not show even that.
     """
 
     def __init__(
@@ -283,8 +291,10 @@ class Verifier:
         detector: TextDetector | None = None,
         safe_private: SafePrivate | None = None,
         pseudonym: str = DEFAULT_PSEUDONYM,
+        vault: VaultMatcher | None = None,
     ) -> None:
         self.known = known or KnownIdentifiers()
+        self.vault = vault
         self.ocr = ocr
         self.detector = detector
         self.safe_private = safe_private or SafePrivate.load(None)
@@ -313,6 +323,14 @@ class Verifier:
                                 f"a known identifier is in the raw bytes (offset {offset})")
                     )  # fmt: skip
                     break
+        if self.vault is not None:
+            uids = Option.RETAIN_UIDS not in declared_options(ds)
+            _, decoded = in_dataset(ds, self.vault, uids=uids)
+            for kind, offset in self.vault.in_bytes(data, decoded=decoded, uids=uids):
+                findings.append(
+                    Finding(file, "vault", "", "", kind, f"{_VAULT_HIT} is in the raw bytes "
+                            f"(offset {offset})")
+                )  # fmt: skip
         return findings
 
     def verify_dataset(self, ds: Dataset, file: str) -> list[Finding]:
@@ -330,6 +348,10 @@ class Verifier:
         self._research_id(ds, obj)
         self._walk(ds, obj, (), "")
         self._texts(obj)
+        if self.vault is not None:
+            uids = Option.RETAIN_UIDS not in options  # kept on purpose under that option
+            for label, keyword, kinds in in_dataset(ds, self.vault, uids=uids)[0]:
+                obj.add("vault", label, keyword, ", ".join(kinds), f"holds {_VAULT_HIT}")
         if self.ocr:
             self._pixels(ds, obj)
         return obj.findings
