@@ -158,10 +158,17 @@ def test_the_central_shows_which_site_sent_what_and_when(
             refused = set(
                 session.execute(select(QuarantineItem.actor, QuarantineItem.site_code)).all()
             )
+            # a plain project re-checks gateway deliveries, and seals what it refuses
+            quarantined = [
+                (item.sealed, home.store.get(item.blob_hash))
+                for item in session.scalars(select(QuarantineItem))
+            ]
     finally:
         home.close()
     assert senders == {("stow-rs", "site-a", "SA")}
     assert refused == {("site-a", "SL")}
+    assert len(quarantined) == 2
+    assert all(sealed and b"Kantonsspital" not in blob for sealed, blob in quarantined)
 
 
 def test_a_user_limited_to_a_site_delivers_for_that_site_only(cli: Cli, settings: Settings) -> None:

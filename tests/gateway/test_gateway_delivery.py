@@ -1,5 +1,6 @@
-"""Delivery in detail: the crash window, HTTPS with a private CA, the central re-check,
-and the token file's permissions.
+"""Delivery in detail: the crash window, HTTPS with a private CA, the central re-check
+(what it quarantines is sealed: suspected identified data at rest), and the token file's
+permissions.
 
 The delivery worker runs in the test process against a real central ``vesalius serve``,
 so each step can be taken on its own (claim and send, then "crash" before recording).
@@ -7,14 +8,19 @@ so each step can be taken on its own (claim and send, then "crash" before record
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
+import httpx
+import pydicom
 from gateway_world import (
     KEY,
     PROJECT,
     Central,
     Site,
+    leaks_in_bytes,
+    leaks_in_home,
     make_ca_and_server_cert,
     make_database,
     open_site_home,
@@ -28,9 +34,11 @@ from vesalius.cli.main import app
 from vesalius.core.config import Settings
 from vesalius.core.home import open_home
 from vesalius.core.model import Instance, InstanceVersion, utcnow
+from vesalius.core.sealing import MasterKey
 from vesalius.gateway import DeliveryWorker, HttpStowTransport, RetryPolicy, gateway_status
 from vesalius.gateway.model import GatewayItem
 from vesalius.gateway.outbox import claim_batch
+from vesalius.ingest.deidentify import unseal_rejected
 from vesalius.ingest.quarantine import QuarantineItem
 
 from conftest import Cli, token_for
@@ -139,6 +147,9 @@ def test_https_with_a_private_ca(
         central.stop()
 
 
+UNREADABLE = b"not DICOM at all, but it names Kantonsspital Nordstadt " * 4
+
+
 def test_the_central_quarantines_residual_identifiers_and_the_gateway_shows_why(
     cli: Cli, settings: Settings, tmp_path: Path, make_database
 ) -> None:
@@ -153,18 +164,66 @@ def test_the_central_quarantines_residual_identifiers_and_the_gateway_shows_why(
         project_args=("--profile", str(profile)),
     )  # fmt: skip
     home = open_site_home(site)
+    corpus = site_corpus(4)
     try:
-        receive_objects(home, site_corpus(4))
+        receive_objects(home, corpus)
+        sent = {}  # SOP Instance UID -> the de-identified (leaky) object as delivered
+        with home.db.read() as session:
+            for item in session.scalars(select(Instance)):
+                sent[item.sop_uid] = home.store.get(item.blob_hash)
         transport = HttpStowTransport(central.url, PROJECT, token)
         worker = DeliveryWorker(home, project=PROJECT, transport=transport, policy=FAST)
         assert worker.drain(timeout=60)
         transport.close()
+        # a gateway's delivery that cannot even be read: unchecked, so sealed as well
+        with httpx.Client(base_url=central.url) as client:
+            client.headers["Authorization"] = f"Bearer {token}"  # the central's admin
+            unreadable = client.post(
+                f"/dicom-web/projects/{PROJECT}/studies",
+                content=b"--x\r\nContent-Type: application/dicom\r\n\r\n"
+                + UNREADABLE + b"\r\n--x--\r\n",
+                headers={
+                    "Content-Type": 'multipart/related; type="application/dicom"; boundary=x',
+                    "X-Vesalius-Site": "SX",
+                },
+            )  # fmt: skip
+            assert unreadable.status_code == 400
+            listed = client.get("/api/quarantine").json()  # the admin's REST listing
     finally:
         home.close()
         central.stop()
     instances, _, reasons = central_rows(settings)
     assert instances == 0
-    assert len(reasons) == 4 and all("InstitutionName" in r for r in reasons)
+    assert len(reasons) == 5 and sum("InstitutionName" in r for r in reasons) == 4
+    assert listed["total"] == 5 and all(i["sealed"] for i in listed["items"])
+
+    # suspected identified data at rest is sealed: no planted value anywhere in the central
+    # home (storage area, spool, database), none in the listing an operator sees
+    assert leaks_in_home(settings, corpus.planted) == {}
+    listing = cli("quarantine", "list", "--json").stdout
+    assert leaks_in_bytes(listing.encode(), corpus.planted) == set()
+    items = json.loads(listing)["items"]
+    assert len(items) == 5
+    for item in items:
+        assert item["sealed"] is True and item["origin"].startswith("stow-rs:sealed:")
+    # ... and still there whole for an administrator with the home's key (the path that
+    # opens a --deid project's sealed refusals), to repair and import again
+    master = MasterKey(settings).require()
+    central_home = open_home(settings)
+    try:
+        opened = {
+            item["sop_uid"]: unseal_rejected(
+                master, PROJECT, central_home.store.get(item["blob_hash"])
+            )
+            for item in items
+        }
+    finally:
+        central_home.close()
+    assert opened.pop("") == UNREADABLE
+    assert opened == sent
+    for data in opened.values():
+        ds = pydicom.dcmread(pydicom.filebase.DicomBytesIO(data))
+        assert ds.InstitutionName == "Kantonsspital Nordstadt"
     status = site.status()  # as the operator sees it: vesalius gateway status --json
     assert (status["failed"], status["delivered"], status["queued"]) == (4, 0, 0)
     for failed in status["failed_objects"]:

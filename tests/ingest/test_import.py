@@ -182,3 +182,38 @@ def test_summary_json_shape(home: Home, project: str, tmp_path: Path):
     summary = run(home, write_study(tmp_path / "in", seed="g"))
     data = json.loads(json.dumps(summary.to_dict()))
     assert {"stored", "duplicates", "new_versions", "quarantined"} <= data.keys()
+
+
+def test_a_rechecking_project_quarantines_identified_objects_sealed(home: Home, tmp_path: Path):
+    """A central's ``--recheck-deid`` project refuses identified objects; what it keeps of
+    them is suspected identified data, so it is sealed, also from import's worker processes."""
+    from vesalius.archive.projects import create_project
+    from vesalius.core.errors import ConfigError
+    from vesalius.core.sealing import MasterKey
+    from vesalius.ingest.deidentify import unseal_rejected
+
+    with home.db.write() as session, session.begin():
+        create_project(session, key="central", name="C", actor="test", recheck_deid=True)
+    folder = tmp_path / "Planted^Patientfolder"
+    paths = write_study(folder, seed="r", series=(("CT", "Axial", 16),), patient="PLANTED0042")
+    # without the home's settings there is no key: nothing is kept in the clear instead
+    with pytest.raises(ConfigError):
+        run(home, paths, project="central")
+    spec = StoreSpec(home.settings.resolved_storage_url)
+    context = IntakeContext(source="import", actor="test", project_key="central")
+    summary = import_items(
+        home.db, home.store, spec, context, list(expand(paths)), workers=2, settings=home.settings
+    )
+    assert (summary.stored, summary.quarantined) == (0, 16)
+    source = {p.stem: p.read_bytes() for p in paths}
+    master = MasterKey(home.settings).require()
+    with home.db.read() as session:
+        items = list(session.scalars(select(QuarantineItem)))
+    assert len(items) == 16
+    for item in items:
+        assert item.reason.startswith("residual identifiers")
+        assert item.sealed and item.origin.startswith("import:sealed:")
+        assert "Planted" not in item.origin
+        blob = home.store.get(item.blob_hash)
+        assert b"PLANTED0042" not in blob and b"Test^Person" not in blob
+        assert unseal_rejected(master, "central", blob) == source[item.sop_uid]

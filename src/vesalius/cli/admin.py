@@ -16,6 +16,7 @@ from vesalius.cli.context import failures, operator, print_json, state
 from vesalius.core.errors import InvalidInput
 from vesalius.core.home import write_secret
 from vesalius.core.model import User
+from vesalius.core.sealing import MasterKey
 from vesalius.deid.intake import configure_project, load_profile_file
 
 out = Console()
@@ -107,6 +108,10 @@ def project_create(
                 accept_unknown_ae=accept_unknown_ae,
                 recheck_deid=recheck_deid,
             )
+            if recheck_deid:
+                # what it refuses is suspected identified and quarantined sealed; with the
+                # key in place now, the spool seals what arrives from the first object on
+                MasterKey(home.settings).require()
             if deid:
                 configure_project(
                     session,

@@ -7,7 +7,8 @@ under the declared options, File Meta, private attributes, person names, dates, 
 patterns) before it is stored; OCR is not run, because it is slow, and the sites have
 already cleaned pixels at risk. An object with findings is quarantined with a reason
 that names attributes and kinds of problem, never values, since the reason travels back
-to the sender in the STOW-RS response.
+to the sender in the STOW-RS response; its bytes are quarantined sealed with the home's
+vault master key (``vesalius.ingest.pipeline.prepare``), as suspected identified data.
 """
 
 from __future__ import annotations

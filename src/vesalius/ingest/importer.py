@@ -24,6 +24,7 @@ from vesalius.core.db import Database
 from vesalius.core.storage import BlobStore, open_store
 from vesalius.deid.intake import IntakeSpec
 from vesalius.ingest.context import IntakeContext, Outcome, Summary
+from vesalius.ingest.deidentify import QuarantineSeal, quarantine_seal
 from vesalius.ingest.pipeline import (
     Prepared,
     commit,
@@ -41,6 +42,7 @@ _worker_store: BlobStore | None = None
 _worker_deid: IntakeSpec | None = None
 _worker_db: Database | None = None
 _worker_recheck = False
+_worker_seal: QuarantineSeal | None = None
 _worker_zips: dict[str, zipfile.ZipFile] = {}
 
 
@@ -51,14 +53,19 @@ class StoreSpec:
 
 
 def _init_worker(
-    spec: StoreSpec, deid: IntakeSpec | None, db: Database | None = None, recheck: bool = False
+    spec: StoreSpec,
+    deid: IntakeSpec | None,
+    db: Database | None = None,
+    recheck: bool = False,
+    seal: QuarantineSeal | None = None,
 ) -> None:
     """``db`` only in the main process; worker processes open their own (for the vault)."""
-    global _worker_store, _worker_deid, _worker_db, _worker_recheck
+    global _worker_store, _worker_deid, _worker_db, _worker_recheck, _worker_seal
     _worker_store = open_store(spec.url, s3_endpoint_url=spec.s3_endpoint_url)
     _worker_deid = deid
     _worker_db = db
     _worker_recheck = recheck
+    _worker_seal = seal
 
 
 def _prepare_item(item: Item) -> Prepared:
@@ -78,6 +85,7 @@ def _prepare_item(item: Item) -> Prepared:
         deid=_worker_deid,
         db=_worker_db,
         recheck=_worker_recheck,
+        seal=_worker_seal,
     )
 
 
@@ -88,15 +96,19 @@ def _prepared_stream(
     workers: int,
     db: Database,
     recheck: bool = False,
+    seal: QuarantineSeal | None = None,
 ) -> Iterator[Prepared]:
     if workers <= 1:
-        _init_worker(spec, deid, db, recheck)
+        _init_worker(spec, deid, db, recheck, seal)
         yield from map(_prepare_item, items)
         return
     context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
     window = workers * IN_FLIGHT_PER_WORKER
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(spec, deid, None, recheck)
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(spec, deid, None, recheck, seal),
     ) as pool:
         # A bounded window of submitted items, consumed in input order: memory stays flat
         # however many files an import names, even when indexing is slower than parsing.
@@ -130,6 +142,8 @@ def import_items(
         project = route(session, context)
         project_id, deid = project.id, deid_spec(session, project, settings)
         recheck = project.recheck_deid
+        # what the re-check refuses is quarantined sealed (suspected identified data)
+        seal = quarantine_seal(settings, project.key) if recheck else None
     workers = workers or os.cpu_count() or 1
     workers = min(workers, max(1, len(items) // 8))  # small imports: no pool start-up
     batch: list[Prepared] = []
@@ -158,7 +172,7 @@ def import_items(
             progress(len(batch))
         batch.clear()
 
-    for prepared in _prepared_stream(items, spec, deid, workers, db, recheck):
+    for prepared in _prepared_stream(items, spec, deid, workers, db, recheck, seal):
         batch.append(prepared)
         if len(batch) >= BATCH:
             flush()

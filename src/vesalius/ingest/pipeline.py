@@ -27,7 +27,12 @@ from vesalius.deid.recheck import recheck as recheck_residual
 from vesalius.deid.vault import LinkRow, record_links
 from vesalius.ingest import quarantine
 from vesalius.ingest.context import IntakeContext, Outcome
-from vesalius.ingest.deidentify import deidentify, seal_rejected
+from vesalius.ingest.deidentify import (
+    QuarantineSeal,
+    deidentify,
+    quarantine_seal,
+    seal_rejected,
+)
 from vesalius.ingest.index import index_object
 from vesalius.ingest.spool import Spool
 
@@ -98,12 +103,14 @@ def prepare(
     deid: IntakeSpec | None = None,
     db: Database | None = None,
     recheck: bool = False,
+    seal: QuarantineSeal | None = None,
 ) -> Prepared:
     """Parse, de-identify and store one object; refusals keep their bytes for quarantine
     (sealed when they belong to a project that de-identifies, since they are identified).
 
     ``recheck``: the project checks what it receives for residual identifiers
-    (:mod:`vesalius.deid.recheck`) and quarantines what fails.
+    (:mod:`vesalius.deid.recheck`) and quarantines what fails, sealed with ``seal``
+    (required then): what it refuses could not be confirmed de-identified.
     """
     links: tuple[LinkRow, ...] = ()
     parsed: ParsedObject | None = None
@@ -115,8 +122,13 @@ def prepare(
     except MediaDirectory as exc:
         return Prepared(origin=origin, rejected=Outcome.SKIPPED, reason=str(exc))
     except RejectedObject as exc:
-        if deid is not None:
-            data = seal_rejected(deid, data)
+        # a re-checking project's refusals (residual identifiers, or unreadable and so
+        # unchecked) are suspected identified: sealed like a --deid project's, never clear
+        sealer = deid if deid is not None else seal if recheck else None
+        if recheck and sealer is None:
+            raise ConfigError("a re-check's refusal is quarantined sealed: no vault key") from None
+        if sealer is not None:
+            data = seal_rejected(sealer, data)
         blob_hash = hashlib.sha256(data).hexdigest()
         store.put(blob_hash, data)
         return Prepared(
@@ -125,7 +137,7 @@ def prepare(
             reason=str(exc),
             blob_hash=blob_hash,
             size=len(data),
-            sealed=deid is not None,
+            sealed=sealer is not None,
             sop_uid=parsed.sop_uid if parsed is not None and deid is None else "",
         )
     written = store.put(parsed.blob_hash, data)
@@ -246,6 +258,7 @@ def process_batch_with_uids(
     """
     loaded = [(entry, *spool.read(entry)) for entry in entries]
     targets: dict[tuple[str | None, str | None], tuple[str, IntakeSpec | None, bool]] = {}
+    seals: dict[str, QuarantineSeal] = {}  # per project that re-checks this batch
     with db.read() as session:
         for _, context, _ in loaded:
             route_key = (context.project_key, context.called_ae)
@@ -256,6 +269,9 @@ def process_batch_with_uids(
                     deid_spec(session, project, spool.settings),
                     project.recheck_deid,
                 )
+            key, _, rechecks = targets[route_key]
+            if (rechecks or context.site) and key not in seals:
+                seals[key] = quarantine_seal(spool.settings, key)
     prepared = [
         prepare(
             data,
@@ -266,6 +282,7 @@ def process_batch_with_uids(
             # a gateway's delivery (it names its site) is always re-checked: the central
             # trusts no site's de-identification blindly (issue: site gateway)
             recheck=targets[(context.project_key, context.called_ae)][2] or bool(context.site),
+            seal=seals.get(targets[(context.project_key, context.called_ae)][0]),
         )
         for entry, context, data in loaded
     ]

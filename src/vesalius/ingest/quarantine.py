@@ -4,10 +4,13 @@ The bytes go to the storage area like any object (so nothing is lost and an oper
 can fetch them to repair and re-import); the row says where they came from and why
 they were refused.
 
-Objects refused by a project that de-identifies at intake are identified data: their
-blob is sealed with the vault master key (``sealed`` is true; open it with
-``vesalius.ingest.deidentify.unseal_rejected``) and the row's origin names only the way
-in and the blob, never the input's path (folders are often named after the patient).
+Objects refused by a project that de-identifies at intake are identified data, and those
+a re-checking project refuses (a central archive's residual-identifier check of gateway
+deliveries and ``--recheck-deid`` projects, including objects it could not read and so
+not check) are suspected identified data: their blob is sealed with the vault master key
+(``sealed`` is true; open it with ``vesalius.ingest.deidentify.unseal_rejected``) and the
+row's origin names only the way in and the blob, never the input's path (folders are
+often named after the patient).
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ class QuarantineItem(Base):
     blob_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     size: Mapped[int] = mapped_column(default=0)
     sop_uid: Mapped[str] = mapped_column(String(64), default="")
-    # the blob holds identified bytes sealed with the vault master key (--deid projects)
+    # the blob holds (suspected) identified bytes sealed with the vault master key
     sealed: Mapped[bool] = mapped_column(default=False)
 
 
