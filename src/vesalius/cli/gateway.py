@@ -4,7 +4,9 @@ The node is a vesalius home of its own (``--home``) with a ``--deid`` project: o
 arrive by C-STORE (the DIMSE server of ``serve``, on ``--dicom-port``) or in a watched
 folder (``--watch``), are de-identified with the local project's profile, key and vault
 on the way in, and the delivery worker sends them by STOW-RS to the central archive's
-project of the same key. ``vesalius gateway status`` reads the outbox of that home.
+project of the same key. ``vesalius gateway status`` reads the outbox of that home. The
+site code (``--site``) is remembered by the home at the first start
+(:mod:`vesalius.gateway.site`): later starts keep it, and another code is refused.
 """
 
 from __future__ import annotations
@@ -63,7 +65,10 @@ def gateway(
         None, "--ca-file", help="PEM CA certificates that sign the central's (private CA)."
     ),
     site: str = typer.Option(
-        None, "--site", help="Site code put in front of research IDs (or VESALIUS_SITE_CODE)."
+        None,
+        "--site",
+        help="Site code put in front of research IDs (or VESALIUS_SITE_CODE); remembered by "
+        "the home at the first start, and a different one is refused later.",
     ),
     host: str = typer.Option(None, "--host", help="DIMSE listen address (default 127.0.0.1)."),
     batch: int = typer.Option(50, "--batch", min=1, max=1000, help="Objects per STOW-RS request."),
@@ -94,6 +99,7 @@ def gateway(
     from vesalius.deid.intake import set_site_prefix
     from vesalius.deid.subjects import validate_site
     from vesalius.gateway import DeliveryWorker, HttpStowTransport, RetryPolicy
+    from vesalius.gateway.site import check_site, config_path, remember_site, remembered_site
     from vesalius.gateway.transport import read_token
     from vesalius.gateway.watch import FolderWatcher
     from vesalius.ingest.pipeline import drain
@@ -111,11 +117,18 @@ def gateway(
             )
         if site is not None:
             validate_site(site)
+        # the home remembers its site: a start without --site keeps it, another is refused
+        with home.db.read() as session:
+            remembered = remembered_site(session, settings=home.settings, project=local)
+        site = check_site(remembered, site, settings=home.settings)
+        if site is not None:
             with home.db.write() as session, session.begin():
                 row = session.get(Project, local.id)
                 assert row is not None
                 template = set_site_prefix(session, project=row, site=site, actor=operator())
             log.info("research IDs from template %s", template)
+            if remember_site(home.settings, site):
+                log.info("site %s remembered in %s", site, config_path(home.settings))
         if central.startswith("http://"):
             log.warning("the central archive is plain HTTP: use https:// outside a test bench")
         transport = HttpStowTransport(central, local.key, token, ca_file=ca_file, site=site)
@@ -170,20 +183,24 @@ def status(
     project: str = typer.Option(None, "--project", help="Project key (default: the only one)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Objects queued, in flight, delivered and failed, in total and per study."""
+    """The site this gateway delivers as, and objects queued, in flight, delivered and
+    failed, in total and per study."""
+    from vesalius.gateway.site import remembered_site
     from vesalius.gateway.status import gateway_status
 
     with failures():
         home = state(ctx).home()
         local = _project(home, project)
         with home.db.read() as session:
-            data = gateway_status(session, project=local.key)
+            site = remembered_site(session, settings=home.settings, project=local)
+            data = gateway_status(session, project=local.key, site=site)
     if as_json:
         print_json(data)
         return
     out.print(
-        f"project {data['project']}: {data['delivered']} delivered, {data['queued']} queued, "
-        f"{data['in_flight']} in flight, {data['failed']} failed"
+        f"project {data['project']} (site {data['site'] or 'none'}): {data['delivered']} "
+        f"delivered, {data['queued']} queued, {data['in_flight']} in flight, "
+        f"{data['failed']} failed"
     )
     if data["studies"]:
         table = Table("study", "queued", "in flight", "delivered", "failed", "last delivered")

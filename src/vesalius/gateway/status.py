@@ -25,8 +25,10 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def gateway_status(session: Session, *, project: str) -> dict[str, Any]:
-    """Counts by state (total and per study), refused objects and the reasons of waiting ones."""
+def gateway_status(session: Session, *, project: str, site: str | None = None) -> dict[str, Any]:
+    """Counts by state (total and per study), refused objects and the reasons of waiting ones;
+    ``site``: the site code the gateway delivers as (:mod:`.site`), shown with them so an
+    operator sees which site the central counts these objects for."""
     project_id = session.scalar(select(Project.id).where(Project.key == project))
     if project_id is None:
         raise NotFound(f"no project {project!r} in this gateway's home")
@@ -77,6 +79,7 @@ def gateway_status(session: Session, *, project: str) -> dict[str, Any]:
     ).all()
     return {
         "project": project,
+        "site": site,
         "total": sum(totals.values()),
         **totals,
         "studies": sorted(studies.values(), key=lambda s: s["study_uid"]),
