@@ -1,8 +1,12 @@
 """Reading the index: subjects, studies, series, instances and versions of a project.
 
 Lists answer ``(items, total)`` for the REST contract's ``{"items": [...], "total": N}``;
-items use DICOM UIDs as identifiers. Access is checked by the caller through
-:func:`vesalius.core.auth.policy.project_for` before these run.
+items use DICOM UIDs as identifiers. Access to the project is checked by the caller
+(:func:`vesalius.archive.access.readable_project`), which also hands over the caller's
+:class:`~vesalius.core.auth.policy.ReadScope`: every function here takes it (there is no
+default, so that no reader forgets it) and answers rows outside it as not found, with
+the same message as rows that do not exist, so that a site limit does not leak which
+UIDs exist.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
+from vesalius.core.auth.policy import ReadScope
 from vesalius.core.errors import InvalidInput, NotFound
 from vesalius.core.model import Instance, InstanceVersion, Project, Series, Study, Subject
 
@@ -63,10 +68,16 @@ def study_item(study: Study, subject: Subject) -> dict[str, Any]:
     }
 
 
+def _studies_in(scope: ReadScope, query: Select[Any]) -> Select[Any]:
+    """``query`` (which reads ``Study``) limited to the studies ``scope`` may read."""
+    return scope.apply(query, Study.project_id, Study.subject_pk)
+
+
 def list_studies(
     session: Session,
     *,
     project: Project,
+    scope: ReadScope,
     modality: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
@@ -76,10 +87,11 @@ def list_studies(
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     limit, offset = _page(limit, offset)
-    query = (
+    query = _studies_in(
+        scope,
         select(Study, Subject)
         .join(Subject, Subject.id == Study.subject_pk)
-        .where(Study.project_id == project.id)
+        .where(Study.project_id == project.id),
     )
     if modality:
         # modalities are stored as ",CT,MR,": match a whole code
@@ -110,11 +122,16 @@ def list_studies(
     return [study_item(study, subject) for study, subject in rows], total
 
 
-def get_study(session: Session, *, project: Project, study_uid: str) -> tuple[Study, Subject]:
+def get_study(
+    session: Session, *, project: Project, scope: ReadScope, study_uid: str
+) -> tuple[Study, Subject]:
     row = session.execute(
-        select(Study, Subject)
-        .join(Subject, Subject.id == Study.subject_pk)
-        .where(Study.project_id == project.id, Study.study_uid == study_uid)
+        _studies_in(
+            scope,
+            select(Study, Subject)
+            .join(Subject, Subject.id == Study.subject_pk)
+            .where(Study.project_id == project.id, Study.study_uid == study_uid),
+        )
     ).first()
     if row is None:
         raise NotFound("no such study in this project")
@@ -134,10 +151,16 @@ def series_item(series: Series) -> dict[str, Any]:
 
 
 def list_series(
-    session: Session, *, project: Project, study_uid: str, limit: int = 100, offset: int = 0
+    session: Session,
+    *,
+    project: Project,
+    scope: ReadScope,
+    study_uid: str,
+    limit: int = 100,
+    offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     limit, offset = _page(limit, offset)
-    study, _ = get_study(session, project=project, study_uid=study_uid)
+    study, _ = get_study(session, project=project, scope=scope, study_uid=study_uid)
     query = select(Series).where(Series.study_pk == study.id, Series.instance_count > 0)
     total = _total(session, query)
     rows = session.scalars(
@@ -148,9 +171,14 @@ def list_series(
     return [series_item(s) for s in rows], total
 
 
-def get_series(session: Session, *, project: Project, series_uid: str) -> Series:
+def get_series(session: Session, *, project: Project, scope: ReadScope, series_uid: str) -> Series:
     series = session.scalar(
-        select(Series).where(Series.project_id == project.id, Series.series_uid == series_uid)
+        _studies_in(
+            scope,
+            select(Series)
+            .join(Study, Study.id == Series.study_pk)
+            .where(Series.project_id == project.id, Series.series_uid == series_uid),
+        )
     )
     if series is None:
         raise NotFound("no such series in this project")
@@ -174,14 +202,15 @@ def list_instances(
     session: Session,
     *,
     project: Project,
+    scope: ReadScope,
     study_uid: str,
     series_uid: str,
     limit: int = 500,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     limit, offset = _page(limit, offset)
-    study, _ = get_study(session, project=project, study_uid=study_uid)
-    series = get_series(session, project=project, series_uid=series_uid)
+    study, _ = get_study(session, project=project, scope=scope, study_uid=study_uid)
+    series = get_series(session, project=project, scope=scope, series_uid=series_uid)
     if series.study_pk != study.id:
         raise NotFound("no such series in this study")
     query = select(Instance).where(Instance.series_pk == series.id)
@@ -194,17 +223,25 @@ def list_instances(
     return [instance_item(i) for i in rows], total
 
 
-def get_instance(session: Session, *, project: Project, sop_uid: str) -> Instance:
+def get_instance(session: Session, *, project: Project, scope: ReadScope, sop_uid: str) -> Instance:
     instance = session.scalar(
-        select(Instance).where(Instance.project_id == project.id, Instance.sop_uid == sop_uid)
+        _studies_in(
+            scope,
+            select(Instance)
+            .join(Series, Series.id == Instance.series_pk)
+            .join(Study, Study.id == Series.study_pk)
+            .where(Instance.project_id == project.id, Instance.sop_uid == sop_uid),
+        )
     )
     if instance is None:
         raise NotFound("no such instance in this project")
     return instance
 
 
-def list_versions(session: Session, *, project: Project, sop_uid: str) -> list[dict[str, Any]]:
-    instance = get_instance(session, project=project, sop_uid=sop_uid)
+def list_versions(
+    session: Session, *, project: Project, scope: ReadScope, sop_uid: str
+) -> list[dict[str, Any]]:
+    instance = get_instance(session, project=project, scope=scope, sop_uid=sop_uid)
     rows = session.scalars(
         select(InstanceVersion)
         .where(InstanceVersion.instance_pk == instance.id)
@@ -226,10 +263,15 @@ def list_versions(session: Session, *, project: Project, sop_uid: str) -> list[d
 
 
 def version_blob(
-    session: Session, *, project: Project, sop_uid: str, version: int | None = None
+    session: Session,
+    *,
+    project: Project,
+    scope: ReadScope,
+    sop_uid: str,
+    version: int | None = None,
 ) -> tuple[str, int]:
     """Blob hash and version number of the latest (or the given) version of an object."""
-    instance = get_instance(session, project=project, sop_uid=sop_uid)
+    instance = get_instance(session, project=project, scope=scope, sop_uid=sop_uid)
     if version is None:
         return instance.blob_hash, instance.version
     blob = session.scalar(
@@ -242,12 +284,14 @@ def version_blob(
     return blob, version
 
 
-def middle_instance_blob(session: Session, *, project: Project, series_uid: str) -> str | None:
+def middle_instance_blob(
+    session: Session, *, project: Project, scope: ReadScope, series_uid: str
+) -> str | None:
     """Blob of the series' middle instance by instance number (None for an empty series).
 
     The middle slice shows anatomy; the first of a volume is often just its edge.
     """
-    series = get_series(session, project=project, series_uid=series_uid)
+    series = get_series(session, project=project, scope=scope, series_uid=series_uid)
     order = (Instance.instance_number.is_(None), Instance.instance_number, Instance.id)
     query = select(Instance.blob_hash).where(Instance.series_pk == series.id)
     total = _total(session, query)
@@ -257,10 +301,18 @@ def middle_instance_blob(session: Session, *, project: Project, series_uid: str)
 
 
 def list_subjects(
-    session: Session, *, project: Project, q: str | None = None, limit: int = 50, offset: int = 0
+    session: Session,
+    *,
+    project: Project,
+    scope: ReadScope,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
     limit, offset = _page(limit, offset)
-    query = select(Subject).where(Subject.project_id == project.id)
+    query = scope.apply(
+        select(Subject).where(Subject.project_id == project.id), Subject.project_id, Subject.id
+    )
     if q:
         pattern = f"%{_escape(q.strip().lower())}%"
         query = query.where(

@@ -10,7 +10,9 @@ instances received: the numbers a gateway's ``vesalius gateway status`` shows as
 *delivered* and *failed*. Objects sent without a site code (uploads, C-STORE, import)
 are one row with ``site`` None.
 
-Site codes are research-ID prefixes, not PHI; study UIDs are the archive's own.
+Site codes are research-ID prefixes, not PHI; study UIDs are the archive's own. A
+reader whose roles are limited to sites (a :class:`ReadScope` with a limit) sees the
+deliveries of the studies it may read and the refusals of its own sites' codes only.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from vesalius.core.auth.policy import UPLOAD_ROLES
+from vesalius.core.auth.policy import UPLOAD_ROLES, ReadScope
 from vesalius.core.errors import InvalidInput, NotFound, PermissionDenied
 from vesalius.core.model import (
     GroupMember,
@@ -84,25 +86,28 @@ def sender_site(
     return claimed
 
 
-def _received(project: Project) -> Select[Any]:
-    """Versions of the project's objects joined to their study (the common FROM clause)."""
-    return (
+def _received(project: Project, scope: ReadScope) -> Select[Any]:
+    """Versions of the project's objects joined to their study (the common FROM clause),
+    limited to the studies ``scope`` may read."""
+    return scope.apply(
         select()
         .select_from(InstanceVersion)
         .join(Instance, Instance.id == InstanceVersion.instance_pk)
         .join(Series, Series.id == Instance.series_pk)
         .join(Study, Study.id == Series.study_pk)
-        .where(Instance.project_id == project.id)
+        .where(Instance.project_id == project.id),
+        Study.project_id,
+        Study.subject_pk,
     )
 
 
-def site_summary(session: Session, *, project: Project) -> list[dict[str, Any]]:
+def site_summary(session: Session, *, project: Project, scope: ReadScope) -> list[dict[str, Any]]:
     """Per sender site: studies, instances, first and last received, rejected (with reasons).
 
     Sites are ordered by code; objects sent without a site code come last (``site`` None).
     """
     received = session.execute(
-        _received(project)
+        _received(project, scope)
         .add_columns(
             InstanceVersion.site_code,
             func.count(func.distinct(InstanceVersion.instance_pk)),
@@ -114,11 +119,16 @@ def site_summary(session: Session, *, project: Project) -> list[dict[str, Any]]:
     ).all()
     users: dict[str | None, set[str]] = {}
     for site, actor in session.execute(
-        _received(project).add_columns(InstanceVersion.site_code, InstanceVersion.actor).distinct()
+        _received(project, scope)
+        .add_columns(InstanceVersion.site_code, InstanceVersion.actor)
+        .distinct()
     ):
         if actor:
             users.setdefault(site, set()).add(actor)
     rejected = rejected_by_site(session, project_id=project.id)
+    if scope.limited(project.id):  # refused objects have no study: shown by sender code
+        own = scope.sites.get(project.id, frozenset())
+        rejected = {site: r for site, r in rejected.items() if site in own}
     names = dict(
         session.execute(select(Site.key, Site.name).where(Site.project_id == project.id)).all()
     )
@@ -161,6 +171,7 @@ def site_studies(
     session: Session,
     *,
     project: Project,
+    scope: ReadScope,
     site: str | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -171,7 +182,7 @@ def site_studies(
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
     if offset < 0:
         raise InvalidInput("offset must not be negative")
-    query = _received(project).add_columns(
+    query = _received(project, scope).add_columns(
         Study.study_uid,
         InstanceVersion.site_code,
         func.count(func.distinct(InstanceVersion.instance_pk)),
@@ -204,8 +215,11 @@ def deliveries_report(
     project = session.scalar(select(Project).where(Project.key == project_key))
     if project is None:
         raise NotFound(f"no project {project_key!r}")
-    sites = site_summary(session, project=project)
+    everything = ReadScope.everything()  # the operator's report
+    sites = site_summary(session, project=project, scope=everything)
     if site is not None:
         sites = [s for s in sites if (s["site"] or "") == site]
-    studies, total = site_studies(session, project=project, site=site, limit=limit, offset=offset)
+    studies, total = site_studies(
+        session, project=project, scope=everything, site=site, limit=limit, offset=offset
+    )
     return {"project": project.key, "sites": sites, "studies": studies, "studies_total": total}

@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vesalius.archive import access
 from vesalius.core import audit
-from vesalius.core.auth.policy import readable_project_ids
+from vesalius.core.auth.policy import ReadScope, readable_project_ids
 from vesalius.core.errors import Conflict, InvalidInput
 from vesalius.core.model import VISIBILITIES, Project, Study, User
 
@@ -83,20 +84,27 @@ def create_project(
 
 
 def list_projects(session: Session, *, user: User | None) -> list[ProjectView]:
-    """Projects ``user`` may read (all of them for the operator, ``user=None``)."""
+    """Projects ``user`` may read (all of them for the operator, ``user=None``); a
+    project's study count is of the studies the user may read there (its site limit)."""
     query = select(Project).order_by(Project.key)
+    scope = ReadScope.everything()
     if user is not None:
         ids = readable_project_ids(session, user)
         if ids is not None:
             query = query.where(Project.id.in_(ids))
+        scope = access.read_scope(session, user=user, project_ids=ids)
     projects = list(session.scalars(query))
     counts: dict[int, int] = {}
     if projects:
         counts = dict(
             session.execute(
-                select(Study.project_id, func.count(Study.id))
-                .where(Study.project_id.in_([p.id for p in projects]))
-                .group_by(Study.project_id)
+                scope.apply(
+                    select(Study.project_id, func.count(Study.id)).where(
+                        Study.project_id.in_([p.id for p in projects])
+                    ),
+                    Study.project_id,
+                    Study.subject_pk,
+                ).group_by(Study.project_id)
             ).all()
         )
     return [

@@ -9,6 +9,10 @@ JSON) but not matched; :func:`unsupported_keys` names them so QIDO can warn.
 
 Results are DICOM JSON (PS3.18 F.2) per match, keyed by tag; a SERIES or IMAGE query
 that is not scoped to one study also carries the study's attributes (PS3.18 10.6.3).
+
+What is searched is a :class:`~vesalius.core.auth.policy.ReadScope`: the projects and,
+for a caller whose roles are limited to sites, only the subjects of those sites
+(QIDO-RS); a DIMSE peer reads its whole project (``project_ids``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
+from vesalius.core.auth.policy import ReadScope
 from vesalius.core.errors import InvalidInput
 from vesalius.core.model import Instance, Series, Study, Subject
 
@@ -533,17 +538,17 @@ def _is_sqlite(session: Session) -> bool:
 
 
 def _scope(
-    stmt: Select[Any], project_ids: list[int] | None, column: Any, sqlite: bool
+    stmt: Select[Any], scope: ReadScope, column: Any, subject: Any, sqlite: bool
 ) -> Select[Any]:
-    if project_ids is None:
-        return stmt
+    """``stmt`` limited to ``scope``: ``column`` is the row's project, ``subject`` its
+    subject key."""
     if sqlite:
         # SQLite has no statistics (nothing runs ANALYZE): given an index on project_id
         # it takes it, though one project is usually the whole table, and then sorts
         # every row of it for a page of 101. "+ 0" leaves the choice to the filters'
         # own indexes, or to a scan in primary-key order that stops after one page.
-        return stmt.where((column + 0).in_(project_ids))
-    return stmt.where(column.in_(project_ids))
+        column = column + 0
+    return scope.apply(stmt, column, subject)
 
 
 def _page(stmt: Select[Any], query: Query) -> Select[Any]:
@@ -555,9 +560,15 @@ def _page(stmt: Select[Any], query: Query) -> Select[Any]:
 
 
 def search(
-    session: Session, *, project_ids: list[int] | None, query: Query
+    session: Session,
+    *,
+    query: Query,
+    project_ids: list[int] | None = None,
+    scope: ReadScope | None = None,
 ) -> list[dict[str, Any]]:
-    """Matches of ``query`` in the given projects (None: all), as DICOM JSON."""
+    """Matches of ``query`` as DICOM JSON: in ``scope`` when given, else in the whole
+    projects ``project_ids`` (None: all)."""
+    within = scope if scope is not None else ReadScope(project_ids)
     if query.level not in LEVELS:
         raise InvalidInput(f"query level must be one of {', '.join(LEVELS)}")
     if (query.limit is not None and query.limit < 0) or query.offset < 0:
@@ -566,23 +577,23 @@ def search(
     sqlite = _is_sqlite(session)
     match query.level:
         case "PATIENT":
-            return _patients(session, project_ids, query, builder, sqlite)
+            return _patients(session, within, query, builder, sqlite)
         case "STUDY":
-            return _studies(session, project_ids, query, builder, sqlite)
+            return _studies(session, within, query, builder, sqlite)
         case "SERIES":
-            return _series(session, project_ids, query, builder, sqlite)
+            return _series(session, within, query, builder, sqlite)
         case _:
-            return _instances(session, project_ids, query, builder, sqlite)
+            return _instances(session, within, query, builder, sqlite)
 
 
 def _patients(
     session: Session,
-    project_ids: list[int] | None,
+    scope: ReadScope,
     query: Query,
     builder: _Builder,
     sqlite: bool,
 ) -> list[dict[str, Any]]:
-    stmt = _scope(select(Subject), project_ids, Subject.project_id, sqlite)
+    stmt = _scope(select(Subject), scope, Subject.project_id, Subject.id, sqlite)
     stmt = _page(_apply_filters(stmt, query, sqlite).order_by(Subject.id), query)
     subjects = list(session.scalars(stmt))
     counts: dict[int, tuple[int, int, int]] = {}
@@ -613,11 +624,9 @@ def _patients(
     return out
 
 
-def _study_stmt(
-    project_ids: list[int] | None, query: Query, sqlite: bool, *entities: Any
-) -> Select[Any]:
+def _study_stmt(scope: ReadScope, query: Query, sqlite: bool, *entities: Any) -> Select[Any]:
     stmt = select(*STUDY_COLUMNS, *entities).join(Subject, Subject.id == Study.subject_pk)
-    stmt = _scope(stmt, project_ids, Study.project_id, sqlite)
+    stmt = _scope(stmt, scope, Study.project_id, Study.subject_pk, sqlite)
     if query.study_uid:
         stmt = stmt.where(Study.study_uid == query.study_uid)
     return _apply_filters(stmt, query, sqlite)
@@ -625,15 +634,13 @@ def _study_stmt(
 
 def _studies(
     session: Session,
-    project_ids: list[int] | None,
+    scope: ReadScope,
     query: Query,
     builder: _Builder,
     sqlite: bool,
 ) -> list[dict[str, Any]]:
     stmt = _page(
-        _study_stmt(project_ids, query, sqlite)
-        .where(Study.instance_count > 0)
-        .order_by(Study.id.desc()),
+        _study_stmt(scope, query, sqlite).where(Study.instance_count > 0).order_by(Study.id.desc()),
         query,
     )
     extra = builder.wanted + (STUDY_LEVEL_EXTRA if query.include_all else [])
@@ -643,13 +650,13 @@ def _studies(
 
 def _series(
     session: Session,
-    project_ids: list[int] | None,
+    scope: ReadScope,
     query: Query,
     builder: _Builder,
     sqlite: bool,
 ) -> list[dict[str, Any]]:
     stmt = (
-        _study_stmt(project_ids, query, sqlite, *SERIES_COLUMNS)
+        _study_stmt(scope, query, sqlite, *SERIES_COLUMNS)
         .join(Series, Series.study_pk == Study.id)
         .where(Series.instance_count > 0)
     )
@@ -668,13 +675,13 @@ def _series(
 
 def _instances(
     session: Session,
-    project_ids: list[int] | None,
+    scope: ReadScope,
     query: Query,
     builder: _Builder,
     sqlite: bool,
 ) -> list[dict[str, Any]]:
     stmt = (
-        _study_stmt(project_ids, query, sqlite, *SERIES_COLUMNS, Instance)
+        _study_stmt(scope, query, sqlite, *SERIES_COLUMNS, Instance)
         .join(Series, Series.study_pk == Study.id)
         .join(Instance, Instance.series_pk == Series.id)
     )

@@ -1,14 +1,10 @@
 """Management reports: per site and overall, the numbers a study's central team follows.
 
 **Site of a subject** (every number of a subject's studies and visits counts for it):
-
-1. the subject's own site (``subject.site_id``) when one was recorded;
-2. else the site of the inventory device of its earliest checked study (the adherence
-   check's device match: manufacturer, model, station name … of the protocol's
-   ``devices``, each of which names its ``site``);
-3. else the site code a gateway declared when delivering its earliest study
-   (``instance_version.site_code``), if the protocol lists that site;
-4. else none: the subject is counted under *unassigned* (shown to the study team only).
+the archive's one attribution rule, :mod:`vesalius.studies.attribution` (recorded
+site, else the inventory device of its earliest checked study, else a listed site code
+a gateway declared); a subject no rule attributes is counted under *unassigned* (shown
+to the study team only).
 
 **Numbers** per site: subjects enrolled (subjects with at least one study), studies
 received (all studies) and, from the visit schedule (:mod:`vesalius.studies.visits`),
@@ -28,7 +24,8 @@ counted in ``delay_excluded``.
 
 **Scope.** A user whose roles in the project are all limited to sites sees those sites
 only (and an overall row over them); a role without a site, admins, and readers of a
-public project see every site.
+public project see every site (:func:`vesalius.core.auth.policy.site_limits`, the same
+limit the archive's reads obey).
 """
 
 from __future__ import annotations
@@ -42,20 +39,16 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from vesalius.core.auth.policy import READ_ROLES
+from vesalius.core.auth.policy import site_limits
 from vesalius.core.config import Settings
 from vesalius.core.errors import NotFound
 from vesalius.core.model import (
-    GroupMember,
     Instance,
-    InstanceVersion,
-    Membership,
     Project,
     Series,
-    Site,
     Study,
     Subject,
     User,
@@ -63,6 +56,7 @@ from vesalius.core.model import (
 )
 from vesalius.deid.truetime import offset_reader
 from vesalius.studies import protocols
+from vesalius.studies.attribution import default_protocol, subject_sites
 from vesalius.studies.model import StudyAdherence
 from vesalius.studies.protocol import Protocol
 from vesalius.studies.qc.model import SeriesQC
@@ -140,57 +134,10 @@ class Report:
 
 def visible_sites(session: Session, *, user: User | None, project: Project) -> list[str] | None:
     """Site codes ``user`` may see in ``project``; None means every site."""
-    if user is None or user.is_admin:
+    if user is None:
         return None
-    groups = select(GroupMember.group_id).where(GroupMember.user_id == user.id)
-    rows = session.execute(
-        select(Membership.site_id, Site.key)
-        .outerjoin(Site, Site.id == Membership.site_id)
-        .where(Membership.project_id == project.id, Membership.role.in_(READ_ROLES))
-        .where(or_(Membership.user_id == user.id, Membership.group_id.in_(groups)))
-    ).all()
-    if not rows or any(site_id is None for site_id, _ in rows):
-        return None  # a project-wide role (or a public project read without a role)
-    return sorted({key for _, key in rows if key is not None})
-
-
-def subject_sites(session: Session, *, project: Project, protocol: Protocol) -> dict[int, str]:
-    """Subject pk -> site code by the module's rule (unassigned subjects left out)."""
-    known = {s.key for s in protocol.sites}
-    device_site = {d.key: d.site for d in protocol.devices if d.site}
-    out: dict[int, str] = {}
-    for pk, key in session.execute(
-        select(Subject.id, Site.key)
-        .join(Site, Site.id == Subject.site_id)
-        .where(Subject.project_id == project.id)
-    ):
-        out[pk] = key
-    by_device = session.execute(
-        select(Study.subject_pk, StudyAdherence.device)
-        .join(
-            StudyAdherence,
-            (StudyAdherence.project_id == Study.project_id)
-            & (StudyAdherence.study_uid == Study.study_uid),
-        )
-        .where(Study.project_id == project.id, StudyAdherence.device.is_not(None))
-        .order_by(Study.study_date, Study.study_time, Study.id)
-    )
-    for pk, device in by_device:
-        site = device_site.get(device)
-        if site is not None:
-            out.setdefault(pk, site)
-    by_gateway = session.execute(
-        select(Study.subject_pk, InstanceVersion.site_code)
-        .join(Series, Series.study_pk == Study.id)
-        .join(Instance, Instance.series_pk == Series.id)
-        .join(InstanceVersion, InstanceVersion.instance_pk == Instance.id)
-        .where(Study.project_id == project.id, InstanceVersion.site_code.is_not(None))
-        .order_by(Study.study_date, Study.study_time, Study.id)
-    )
-    for pk, code in by_gateway:
-        if code in known:
-            out.setdefault(pk, code)
-    return out
+    sites = site_limits(session, user, [project.id]).get(project.id)
+    return None if sites is None else sorted(sites)
 
 
 def _acquired(date: str, time: str) -> dt.datetime | None:
@@ -220,7 +167,7 @@ def build_report(
     offset_for: OffsetFor | None = None,
 ) -> Report:
     """The report of ``project`` for the sites in ``scope`` (None: all), or one ``site``."""
-    protocol = protocol or Protocol.model_validate({"visits": [{"name": "any"}]})
+    protocol = protocol or default_protocol()
     today = today or utcnow().date()
     sites_of = subject_sites(session, project=project, protocol=protocol)
     names = {s.key: s.name for s in protocol.sites}

@@ -1,7 +1,9 @@
 """Reading adherence results: per study (with its series) and the device inventory status.
 
-Access is checked by the caller (``project_for``) before these run. Items use DICOM UIDs
-as identifiers; lists answer ``(items, total)`` for the REST contract.
+Access is checked by the caller (``project_for``) before these run; ``scope`` is the
+reader's :class:`~vesalius.core.auth.policy.ReadScope` (with a site limit, only studies it
+may read; None is the operator, everything). Items use DICOM UIDs as identifiers; lists
+answer ``(items, total)`` for the REST contract.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from vesalius.core.auth.policy import ReadScope
 from vesalius.core.errors import InvalidInput, NotFound
 from vesalius.core.model import Project, Series, Study, Subject
 from vesalius.studies import protocols
@@ -111,6 +114,7 @@ def list_results(
     session: Session,
     *,
     project: Project,
+    scope: ReadScope | None = None,
     status: str | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -131,6 +135,8 @@ def list_results(
         .where(Study.project_id == project.id)
         .where(_checked(project))
     )
+    if scope is not None:
+        query = scope.apply(query, Study.project_id, Study.subject_pk)
     if status == "pending":
         query = query.where(StudyAdherence.id.is_(None))
     elif status:
@@ -144,9 +150,11 @@ def list_results(
     return items, total
 
 
-def study_result(session: Session, *, project: Project, study_uid: str) -> dict[str, Any]:
+def study_result(
+    session: Session, *, project: Project, study_uid: str, scope: ReadScope | None = None
+) -> dict[str, Any]:
     """One study's result; ``status`` is ``unchecked`` before anything was checked."""
-    row = session.execute(
+    query = (
         select(Study, Subject, StudyAdherence)
         .join(Subject, Subject.id == Study.subject_pk)
         .outerjoin(
@@ -155,7 +163,10 @@ def study_result(session: Session, *, project: Project, study_uid: str) -> dict[
             & (StudyAdherence.study_uid == Study.study_uid),
         )
         .where(Study.project_id == project.id, Study.study_uid == study_uid)
-    ).first()
+    )
+    if scope is not None:
+        query = scope.apply(query, Study.project_id, Study.subject_pk)
+    row = session.execute(query).first()
     if row is None:
         raise NotFound(f"no study {study_uid} in project {project.key!r}")
     study, subject, result = row

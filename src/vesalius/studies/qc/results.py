@@ -1,4 +1,8 @@
-"""Reading QC results for the CLI, the API and the web UI (access checked by the caller)."""
+"""Reading QC results for the CLI, the API and the web UI (access checked by the caller).
+
+``scope`` is the reader's :class:`~vesalius.core.auth.policy.ReadScope`: with a site
+limit, only the results of studies it may read; None is the operator (everything).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from vesalius.core.auth.policy import ReadScope
 from vesalius.core.errors import InvalidInput, NotFound
 from vesalius.core.model import Project, Series, Study
 from vesalius.studies.qc.base import STATUS_ORDER
@@ -33,14 +38,24 @@ def _item(row: SeriesQC, series: Series | None) -> dict[str, Any]:
     }
 
 
-def _query(project: Project) -> Any:
-    return (
+def _within(query: Any, project: Project, scope: ReadScope | None) -> Any:
+    """``query`` (over ``SeriesQC``) limited to the studies a site-limited scope may read."""
+    if scope is None or not scope.limited(project.id):
+        return query
+    study = (Study.project_id == SeriesQC.project_id) & (Study.study_uid == SeriesQC.study_uid)
+    return scope.apply(query.join(Study, study), Study.project_id, Study.subject_pk)
+
+
+def _query(project: Project, scope: ReadScope | None) -> Any:
+    return _within(
         select(SeriesQC, Series)
         .outerjoin(
             Series,
             (Series.project_id == SeriesQC.project_id) & (Series.series_uid == SeriesQC.series_uid),
         )
-        .where(SeriesQC.project_id == project.id)
+        .where(SeriesQC.project_id == project.id),
+        project,
+        scope,
     )
 
 
@@ -48,6 +63,7 @@ def list_qc(
     session: Session,
     *,
     project: Project,
+    scope: ReadScope | None = None,
     status: str | None = None,
     study_uid: str | None = None,
     limit: int = 100,
@@ -60,7 +76,7 @@ def list_qc(
         raise InvalidInput("offset must not be negative")
     if status is not None and status not in STATUS_ORDER:
         raise InvalidInput(f"status must be one of {', '.join(STATUS_ORDER)}")
-    query = _query(project)
+    query = _query(project, scope)
     if status:
         query = query.where(SeriesQC.status == status)
     if study_uid:
@@ -74,24 +90,23 @@ def list_qc(
     return [_item(row, series) for row, series in rows], total
 
 
-def study_qc(session: Session, *, project: Project, study_uid: str) -> dict[str, Any]:
+def study_qc(
+    session: Session, *, project: Project, study_uid: str, scope: ReadScope | None = None
+) -> dict[str, Any]:
     """One study's series results and its worst status (``unchecked`` before any)."""
-    study = session.scalar(
-        select(Study).where(Study.project_id == project.id, Study.study_uid == study_uid)
-    )
-    if study is None:
+    query = select(Study).where(Study.project_id == project.id, Study.study_uid == study_uid)
+    if scope is not None:
+        query = scope.apply(query, Study.project_id, Study.subject_pk)
+    if session.scalar(query) is None:
         raise NotFound(f"no study {study_uid} in project {project.key!r}")
-    items, _ = list_qc(session, project=project, study_uid=study_uid, limit=MAX_LIMIT)
+    items, _ = list_qc(session, project=project, scope=scope, study_uid=study_uid, limit=MAX_LIMIT)
     statuses = [i["status"] for i in items]
     status = max(statuses, key=lambda s: STATUS_ORDER.get(s, 0)) if statuses else "unchecked"
     return {"study_uid": study_uid, "status": status, "series": items}
 
 
-def counts(session: Session, *, project: Project) -> dict[str, int]:
-    """Series per QC status in the project."""
-    rows = session.execute(
-        select(SeriesQC.status, func.count())
-        .where(SeriesQC.project_id == project.id)
-        .group_by(SeriesQC.status)
-    ).all()
+def counts(session: Session, *, project: Project, scope: ReadScope | None = None) -> dict[str, int]:
+    """Series per QC status in the project (in ``scope``)."""
+    query = select(SeriesQC.status, func.count()).where(SeriesQC.project_id == project.id)
+    rows = session.execute(_within(query, project, scope).group_by(SeriesQC.status)).all()
     return {status: n for status, n in rows}

@@ -1,4 +1,9 @@
-"""Projects and their hierarchy: subjects, studies, series, instances, files, versions."""
+"""Projects and their hierarchy: subjects, studies, series, instances, files, versions.
+
+Every read resolves the project and the caller's site limit together
+(:func:`~vesalius.archive.access.readable_project`); what lies outside answers 404 like
+what does not exist.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from vesalius.archive import browse, projects
+from vesalius.archive.access import readable_project
 from vesalius.core.auth.policy import project_for
 from vesalius.web.deps import DB, CurrentUser
 
@@ -24,7 +30,7 @@ def list_projects(session: DB, user: CurrentUser) -> dict[str, Any]:
 
 @router.get("/projects/{key}")
 def get_project(key: str, session: DB, user: CurrentUser) -> dict[str, Any]:
-    project = project_for(session, user, key)
+    project = project_for(session, user, key)  # the view's count obeys site limits
     view = next(v for v in projects.list_projects(session, user=user) if v.key == project.key)
     return view.to_dict()
 
@@ -38,8 +44,10 @@ def list_subjects(
     limit: int = Limit,
     offset: int = Offset,
 ) -> dict[str, Any]:
-    project = project_for(session, user, key)
-    items, total = browse.list_subjects(session, project=project, q=q, limit=limit, offset=offset)
+    project, scope = readable_project(session, user=user, key=key)
+    items, total = browse.list_subjects(
+        session, project=project, scope=scope, q=q, limit=limit, offset=offset
+    )
     return {"items": items, "total": total}
 
 
@@ -57,10 +65,11 @@ def list_studies(
     offset: int = Offset,
 ) -> dict[str, Any]:
     """Studies, newest first; filters: modality, date_from/date_to, q (text), subject_id."""
-    project = project_for(session, user, key)
+    project, scope = readable_project(session, user=user, key=key)
     items, total = browse.list_studies(
         session,
         project=project,
+        scope=scope,
         modality=modality,
         date_from=date_from,
         date_to=date_to,
@@ -74,8 +83,8 @@ def list_studies(
 
 @router.get("/projects/{key}/studies/{study_uid}")
 def get_study(key: str, study_uid: str, session: DB, user: CurrentUser) -> dict[str, Any]:
-    project = project_for(session, user, key)
-    study, subject = browse.get_study(session, project=project, study_uid=study_uid)
+    project, scope = readable_project(session, user=user, key=key)
+    study, subject = browse.get_study(session, project=project, scope=scope, study_uid=study_uid)
     return browse.study_item(study, subject)
 
 
@@ -88,9 +97,9 @@ def list_series(
     limit: int = Query(100, ge=1, le=browse.MAX_LIMIT),
     offset: int = Offset,
 ) -> dict[str, Any]:
-    project = project_for(session, user, key)
+    project, scope = readable_project(session, user=user, key=key)
     items, total = browse.list_series(
-        session, project=project, study_uid=study_uid, limit=limit, offset=offset
+        session, project=project, scope=scope, study_uid=study_uid, limit=limit, offset=offset
     )
     return {"items": items, "total": total}
 
@@ -105,10 +114,11 @@ def list_instances(
     limit: int = Query(500, ge=1, le=browse.MAX_LIMIT),
     offset: int = Offset,
 ) -> dict[str, Any]:
-    project = project_for(session, user, key)
+    project, scope = readable_project(session, user=user, key=key)
     items, total = browse.list_instances(
         session,
         project=project,
+        scope=scope,
         study_uid=study_uid,
         series_uid=series_uid,
         limit=limit,
@@ -119,8 +129,8 @@ def list_instances(
 
 @router.get("/projects/{key}/instances/{sop_uid}/versions")
 def list_versions(key: str, sop_uid: str, session: DB, user: CurrentUser) -> dict[str, Any]:
-    project = project_for(session, user, key)
-    items = browse.list_versions(session, project=project, sop_uid=sop_uid)
+    project, scope = readable_project(session, user=user, key=key)
+    items = browse.list_versions(session, project=project, scope=scope, sop_uid=sop_uid)
     return {"items": items, "total": len(items)}
 
 
@@ -137,9 +147,9 @@ def get_file(
     version: int | None = Query(None, ge=1),
 ) -> Response:
     """The stored object, byte for byte as received (latest version unless ``version``)."""
-    project = project_for(session, user, key)
+    project, scope = readable_project(session, user=user, key=key)
     blob_hash, number = browse.version_blob(
-        session, project=project, sop_uid=sop_uid, version=version
+        session, project=project, scope=scope, sop_uid=sop_uid, version=version
     )
     data = request.app.state.home.store.get(blob_hash)
     return Response(

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from vesalius.archive import deliveries
-from vesalius.core.auth.policy import project_for
+from vesalius.archive.access import readable_project
 from vesalius.web.deps import DB, CurrentUser
 
 router = APIRouter(tags=["deliveries"])
@@ -17,8 +17,8 @@ router = APIRouter(tags=["deliveries"])
 def list_sites(key: str, session: DB, user: CurrentUser) -> dict[str, Any]:
     """Per sender site: studies, instances, first and last received, objects rejected by
     the central re-check with the reasons (``site`` null: sent without a site code)."""
-    project = project_for(session, user, key)
-    items = deliveries.site_summary(session, project=project)
+    project, scope = readable_project(session, user=user, key=key)
+    items = deliveries.site_summary(session, project=project, scope=scope)
     return {"items": items, "total": len(items)}
 
 
@@ -32,8 +32,8 @@ def list_site_studies(
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
     """Instances received per study and sender site, by study UID."""
-    project = project_for(session, user, key)
+    project, scope = readable_project(session, user=user, key=key)
     items, total = deliveries.site_studies(
-        session, project=project, site=site, limit=limit, offset=offset
+        session, project=project, scope=scope, site=site, limit=limit, offset=offset
     )
     return {"items": items, "total": total}

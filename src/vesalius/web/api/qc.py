@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from vesalius.core.auth.policy import project_for
+from vesalius.archive.access import readable_project
 from vesalius.studies.qc import results
 from vesalius.web.deps import DB, CurrentUser
 
@@ -23,15 +23,19 @@ def list_qc(
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
     """Checked series with their findings (status, value, threshold, message)."""
-    project = project_for(session, user, key)
+    project, scope = readable_project(session, user=user, key=key)
     items, total = results.list_qc(
-        session, project=project, status=status, limit=limit, offset=offset
+        session, project=project, scope=scope, status=status, limit=limit, offset=offset
     )
-    return {"items": items, "total": total, "counts": results.counts(session, project=project)}
+    return {
+        "items": items,
+        "total": total,
+        "counts": results.counts(session, project=project, scope=scope),
+    }
 
 
 @router.get("/projects/{key}/studies/{study_uid}/qc")
 def study_qc(key: str, study_uid: str, session: DB, user: CurrentUser) -> dict[str, Any]:
     """One study's series QC results and its worst status."""
-    project = project_for(session, user, key)
-    return results.study_qc(session, project=project, study_uid=study_uid)
+    project, scope = readable_project(session, user=user, key=key)
+    return results.study_qc(session, project=project, study_uid=study_uid, scope=scope)

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from vesalius.core.auth.policy import project_for
+from vesalius.archive.access import readable_project
 from vesalius.studies import protocols, results
 from vesalius.web.deps import DB, CurrentUser
 
@@ -23,9 +23,9 @@ def list_adherence(
     offset: int = Query(0, ge=0),
 ) -> dict[str, Any]:
     """Checked studies with their series results, the protocol version and the devices."""
-    project = project_for(session, user, key)
+    project, scope = readable_project(session, user=user, key=key)
     items, total = results.list_results(
-        session, project=project, status=status, limit=limit, offset=offset
+        session, project=project, scope=scope, status=status, limit=limit, offset=offset
     )
     current = protocols.protocol_version(session, project=project)
     return {
@@ -39,5 +39,5 @@ def list_adherence(
 @router.get("/projects/{key}/studies/{study_uid}/adherence")
 def study_adherence(key: str, study_uid: str, session: DB, user: CurrentUser) -> dict[str, Any]:
     """One study: visit, device, series matched and violated, missing series, flags."""
-    project = project_for(session, user, key)
-    return results.study_result(session, project=project, study_uid=study_uid)
+    project, scope = readable_project(session, user=user, key=key)
+    return results.study_result(session, project=project, study_uid=study_uid, scope=scope)

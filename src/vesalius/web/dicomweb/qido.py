@@ -147,12 +147,12 @@ def search(
     filters, include, include_all, fuzzy, limit, offset, warnings = parse(
         list(request.query_params.multi_items())
     )
-    project_ids = scope.project_ids
+    within = scope.read
     if study_uid is not None:  # 404 unless the path names a study (and series) in scope
         study = find_study(session, scope, study_uid)
         if series_uid is not None:
             find_series(session, study, series_uid)
-        project_ids = [study.project_id]  # the one project a retrieve of it would use
+        within = within.narrowed(study.project_id)  # the project a retrieve of it would use
     page = min(limit or MAX_RESULTS, MAX_RESULTS)
     query = matching.Query(
         level=level,  # type: ignore[arg-type]
@@ -165,7 +165,7 @@ def search(
         return_keys=include or None,
         include_all=include_all,
     )
-    results = matching.search(session, project_ids=project_ids, query=query)
+    results = matching.search(session, scope=within, query=query)
     service = urlsplit(scope.base_url).netloc
     if unsupported := matching.unsupported_keys(level, filters):
         warnings.insert(

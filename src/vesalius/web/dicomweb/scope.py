@@ -3,7 +3,10 @@
 ``/dicom-web`` covers every project the caller may read; ``/dicom-web/projects/{key}``
 one project. A project the caller may not read answers 404, exactly like one that does
 not exist (the access policy raises ``NotFound`` for both). UIDs outside the scope are
-unknown: 404 as well.
+unknown: 404 as well. A caller whose roles in a project are limited to sites sees there
+only the studies of subjects attributed to those sites (:mod:`vesalius.archive.access`);
+every lookup here and every QIDO search goes through :attr:`Scope.read`, so WADO-RS,
+``/metadata``, frames, rendered and QIDO-RS answer the same studies.
 
 Without de-identification the same Study Instance UID can be archived in two projects
 (one study per project, DESIGN.md). Seen through ``/dicom-web``, a UID then names the
@@ -12,15 +15,17 @@ study of the project created first, so a retrieve never mixes two projects' obje
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import Depends, Request
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from vesalius.core.auth.policy import project_for, readable_project_ids
+from vesalius.archive.access import readable_project, readable_projects
+from vesalius.core.auth.policy import ReadScope
 from vesalius.core.errors import NotFound
 from vesalius.core.model import Instance, Project, Series, Study
 from vesalius.web.deps import DB, CurrentUser
@@ -30,16 +35,18 @@ PREFIX = "/dicom-web"
 
 @dataclass(frozen=True)
 class Scope:
-    project_ids: list[int] | None
+    project_ids: Sequence[int] | None
     """Projects this request may see; None means all (a site admin on /dicom-web)."""
     base_url: str
     """Absolute URL of this DICOMweb service root (for RetrieveURL and BulkDataURI)."""
     project: Project | None = None
+    subjects: Mapping[int, frozenset[int]] = field(default_factory=dict)
+    """Site-limited projects -> their readable subjects (:class:`ReadScope`)."""
 
-    def within(self, query: Select[Any], column: Any) -> Select[Any]:
-        if self.project_ids is None:
-            return query
-        return query.where(column.in_(self.project_ids))
+    @property
+    def read(self) -> ReadScope:
+        """What this request may read, for the query builders."""
+        return ReadScope(self.project_ids, self.subjects)
 
     def study_url(self, study_uid: str) -> str:
         return f"{self.base_url}/studies/{study_uid}"
@@ -82,9 +89,10 @@ def service_root(request: Request, key: str | None) -> str:
 def resolve_scope(request: Request, session: DB, user: CurrentUser) -> Scope:
     key = request.path_params.get("key")
     if key is None:
-        return Scope(readable_project_ids(session, user), service_root(request, None))
-    project = project_for(session, user, key)
-    return Scope([project.id], service_root(request, project.key), project)
+        read = readable_projects(session, user=user)
+        return Scope(read.project_ids, service_root(request, None), subjects=read.subjects)
+    project, read = readable_project(session, user=user, key=key)
+    return Scope([project.id], service_root(request, project.key), project, read.subjects)
 
 
 ScopeDep = Annotated[Scope, Depends(resolve_scope)]
@@ -105,7 +113,9 @@ class StoredObject:
 
 def find_study(session: Session, scope: Scope, study_uid: str) -> Study:
     study = session.scalar(
-        scope.within(select(Study).where(Study.study_uid == study_uid), Study.project_id)
+        scope.read.apply(
+            select(Study).where(Study.study_uid == study_uid), Study.project_id, Study.subject_pk
+        )
         .order_by(Study.project_id)
         .limit(1)
     )

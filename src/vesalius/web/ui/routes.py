@@ -1,8 +1,9 @@
 """The pages of the web UI: sign-in, projects, a project's studies, a study's series.
 
 Routes stay thin: every read goes through the archive services after
-:func:`~vesalius.core.auth.policy.project_for` has checked that the user may read the
-project, exactly as the REST API does, so the UI can show nothing the API would not.
+:func:`~vesalius.archive.access.readable_project` has checked that the user may read the
+project and found the user's site limit, exactly as the REST API does, so the UI can
+show nothing the API would not.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from sqlalchemy.orm import Session
 from starlette.responses import RedirectResponse, Response
 
 from vesalius.archive import accounts, browse, deliveries, projects
-from vesalius.core.auth.policy import project_for
+from vesalius.archive.access import readable_project
+from vesalius.core.auth.policy import ReadScope
 from vesalius.core.errors import NotFound, StorageError
 from vesalius.core.model import Project
 from vesalius.studies import results as adherence
@@ -113,14 +115,14 @@ def project_page(
     page: str = "1",
 ) -> Response:
     """A page of the project's studies, newest first, with search and modality filter."""
-    project = project_for(session, user, key)
+    project, scope = readable_project(session, user=user, key=key)
     q, modality = q.strip(), modality.strip().upper()
     number = _page_number(page)
-    items, total = _studies(session, project, q, modality, number)
+    items, total = _studies(session, project, scope, q, modality, number)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     if number > pages:  # a stale link after a narrowing search: show the last page
         number = pages
-        items, total = _studies(session, project, q, modality, number)
+        items, total = _studies(session, project, scope, q, modality, number)
     filters = {"q": q, "modality": modality}
     return render(
         request,
@@ -137,16 +139,16 @@ def project_page(
         last=(number - 1) * PAGE_SIZE + len(items),
         previous_query=_query(filters, number - 1) if number > 1 else None,
         next_query=_query(filters, number + 1) if number < pages else None,
-        sites=_sites(session, project),
+        sites=_sites(session, project, scope),
     )
 
 
 @router.get("/projects/{key}/studies/{study_uid}", name="ui-study")
 def study_page(request: Request, key: str, study_uid: str, session: DB, user: UIUser) -> Response:
-    project = project_for(session, user, key)
-    study, subject = browse.get_study(session, project=project, study_uid=study_uid)
+    project, scope = readable_project(session, user=user, key=key)
+    study, subject = browse.get_study(session, project=project, scope=scope, study_uid=study_uid)
     series, _ = browse.list_series(
-        session, project=project, study_uid=study_uid, limit=browse.MAX_LIMIT
+        session, project=project, scope=scope, study_uid=study_uid, limit=browse.MAX_LIMIT
     )
     return render(
         request,
@@ -154,16 +156,18 @@ def study_page(request: Request, key: str, study_uid: str, session: DB, user: UI
         project=project,
         study=browse.study_item(study, subject),
         series=series,
-        adherence=adherence.study_result(session, project=project, study_uid=study_uid),
-        qc=qc_results.study_qc(session, project=project, study_uid=study_uid),
+        adherence=adherence.study_result(
+            session, project=project, study_uid=study_uid, scope=scope
+        ),
+        qc=qc_results.study_qc(session, project=project, study_uid=study_uid, scope=scope),
     )
 
 
 @router.get("/projects/{key}/series/{series_uid}/thumbnail.png", name="ui-thumbnail")
 def thumbnail(request: Request, key: str, series_uid: str, session: DB, user: UIUser) -> Response:
     """A PNG of the series' middle image; a placeholder (still 200) if it cannot be drawn."""
-    project = project_for(session, user, key)
-    blob_hash = _middle_blob(session, project, series_uid)
+    project, scope = readable_project(session, user=user, key=key)
+    blob_hash = _middle_blob(session, project, scope, series_uid)
     if blob_hash is not None:
         etag = f'"t{thumbnails.MAX_SIDE}-{blob_hash}"'
         headers = {**THUMBNAIL_HEADERS, "ETag": etag}
@@ -198,9 +202,9 @@ def unknown(rest: str, user: UIUser) -> Response:
     raise NotFound("no such page")
 
 
-def _sites(session: Session, project: Project) -> list[dict[str, Any]]:
+def _sites(session: Session, project: Project, scope: ReadScope) -> list[dict[str, Any]]:
     """The project's senders when at least one site gateway delivered to it."""
-    sites = deliveries.site_summary(session, project=project)
+    sites = deliveries.site_summary(session, project=project, scope=scope)
     return sites if any(s["site"] is not None for s in sites) else []
 
 
@@ -213,11 +217,12 @@ def _page_number(value: str) -> int:
 
 
 def _studies(
-    session: Session, project: Project, q: str, modality: str, number: int
+    session: Session, project: Project, scope: ReadScope, q: str, modality: str, number: int
 ) -> tuple[list[dict[str, Any]], int]:
     return browse.list_studies(
         session,
         project=project,
+        scope=scope,
         q=q or None,
         modality=modality or None,
         limit=PAGE_SIZE,
@@ -236,5 +241,7 @@ def _modality_options(current: str) -> list[str]:
     return list(MODALITIES) + ([current] if current and current not in MODALITIES else [])
 
 
-def _middle_blob(session: Session, project: Project, series_uid: str) -> str | None:
-    return browse.middle_instance_blob(session, project=project, series_uid=series_uid)
+def _middle_blob(
+    session: Session, project: Project, scope: ReadScope, series_uid: str
+) -> str | None:
+    return browse.middle_instance_blob(session, project=project, scope=scope, series_uid=series_uid)
