@@ -22,7 +22,15 @@ def serve(
     dicom_tls_cert: Path = typer.Option(
         None, "--dicom-tls-cert", help="PEM certificate: DIMSE over TLS (with --dicom-tls-key)."
     ),
-    dicom_tls_key: Path = typer.Option(None, "--dicom-tls-key", help="PEM private key."),
+    dicom_tls_key: Path = typer.Option(
+        None, "--dicom-tls-key", help="PEM private key (a file of mode 0600)."
+    ),
+    dicom_tls_ca: Path = typer.Option(
+        None,
+        "--dicom-tls-ca",
+        help="PEM CA certificate(s): DIMSE peers must present a certificate issued by it "
+        "(mutual TLS; with --dicom-tls-cert/--dicom-tls-key).",
+    ),
     tls_cert: Path = typer.Option(
         None, "--tls-cert", help="PEM certificate (chain): serve HTTPS (with --tls-key)."
     ),
@@ -35,6 +43,9 @@ def serve(
     if (dicom_tls_cert is None) != (dicom_tls_key is None):
         err.print("[red]error:[/red] --dicom-tls-cert and --dicom-tls-key go together")
         raise typer.Exit(EXIT_USAGE)
+    if dicom_tls_ca is not None and dicom_tls_cert is None:
+        err.print("[red]error:[/red] --dicom-tls-ca needs --dicom-tls-cert and --dicom-tls-key")
+        raise typer.Exit(EXIT_USAGE)
     if (tls_cert is None) != (tls_key is None):
         err.print("[red]error:[/red] --tls-cert and --tls-key go together")
         raise typer.Exit(EXIT_USAGE)
@@ -42,7 +53,7 @@ def serve(
         if path is not None and not path.is_file():
             err.print(f"[red]error:[/red] {path}: no such file")
             raise typer.Exit(EXIT_USAGE)
-    from vesalius.dimse import DimseServer, tls_context  # pynetdicom only for serve
+    from vesalius.dimse import DimseServer, server_context  # pynetdicom only for serve
 
     with failures():
         st = state(ctx)
@@ -54,7 +65,7 @@ def serve(
         if port:
             ssl_context = None
             if dicom_tls_cert is not None and dicom_tls_key is not None:
-                ssl_context = tls_context(dicom_tls_cert, dicom_tls_key)
+                ssl_context = server_context(dicom_tls_cert, dicom_tls_key, ca=dicom_tls_ca)
             dimse = DimseServer(home, host=listen, port=port, ssl_context=ssl_context)
             dimse.check_address()
             services.append(dimse)

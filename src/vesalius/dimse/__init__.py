@@ -6,6 +6,7 @@ retrieval decisions come from :mod:`vesalius.archive`, queries from
 :mod:`vesalius.archive.query`, received objects go through :mod:`vesalius.ingest`.
 """
 
-from vesalius.dimse.server import DimseServer, tls_context
+from vesalius.dimse.server import DimseServer
+from vesalius.dimse.tls import client_context, modality_context, server_context, tls_context
 
-__all__ = ["DimseServer", "tls_context"]
+__all__ = ["DimseServer", "client_context", "modality_context", "server_context", "tls_context"]

@@ -16,7 +16,11 @@ compressed one decompressed first); that is logged as not byte-identical.
 
 C-MOVE associations to the destination call with the project's AE title and propose,
 for each SOP class, its stored transfer syntaxes one context each, plus an uncompressed
-fallback context.
+fallback context. To a destination registered with TLS they go over TLS (a verifying
+client context from :mod:`.tls`, built for each move); when its certificate does not
+verify, or the TLS files cannot be read, nothing is sent, the mover gets 0xA801 (the
+status pynetdicom gives any destination it cannot associate with) and the failure is
+audited (``dimse.move.failed``: AE titles, host and the TLS reason, no PHI).
 """
 
 from __future__ import annotations
@@ -37,12 +41,16 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification
 
 from vesalius.archive import modalities
+from vesalius.archive.modalities import ModalityView
 from vesalius.archive.retrieve import StoredObject, objects_to_retrieve
+from vesalius.core import audit
 from vesalius.core.dicom.parse import dataset_offset
+from vesalius.core.errors import ConfigError
 from vesalius.core.home import Home
-from vesalius.dimse.admission import Admission, set_nodelay
+from vesalius.dimse.admission import Admission, Peer, set_nodelay
 from vesalius.dimse.find import match_string
 from vesalius.dimse.storage import part10
+from vesalius.dimse.tls import modality_context
 
 log = logging.getLogger("vesalius.dimse")
 
@@ -214,6 +222,18 @@ class RetrieveService:
             log.info("C-MOVE refused: %r is not a registered destination", destination_ae)
             yield None, None  # pynetdicom answers 0xA801, move destination unknown
             return
+        tls_args = None
+        if destination.tls:
+            try:
+                context = modality_context(
+                    destination,
+                    on_failure=functools.partial(self._tls_failed, peer, destination),
+                )
+            except ConfigError as exc:
+                self._move_failed(peer, destination, str(exc))
+                yield None, None  # 0xA801: it cannot be reached as registered
+                return
+            tls_args = (context, destination.host)  # the host name its certificate must name
         peer, objects = self._objects(event)
         peer.count(retrieves=1, matched=len(objects))
         with peer.lock:
@@ -225,10 +245,39 @@ class RetrieveService:
                 "contexts": move_contexts(objects) or [build_context(Verification)],
                 "calling_ae": peer.principal.called_ae,
                 "move_originator": peer.principal.calling_ae,
+                "tls_args": tls_args,
             },
         )
         yield len(objects)
         yield from self._pending(event, objects)
+
+    def _tls_failed(self, peer: Peer, destination: ModalityView, where: str, reason: str) -> None:
+        """The destination's TLS handshake failed (called in the association's thread)."""
+        self._move_failed(peer, destination, f"TLS handshake with {where} failed: {reason}")
+
+    def _move_failed(self, peer: Peer, destination: ModalityView, reason: str) -> None:
+        """Log and audit a C-MOVE that sent nothing because of the destination's TLS."""
+        log.warning("C-MOVE to %s refused: %s", destination.ae_title, reason)
+        detail = {
+            "project": peer.principal.project_key,
+            "called_ae": peer.principal.called_ae,
+            "calling_ae": peer.principal.calling_ae,
+            "destination": destination.ae_title,
+            "modality": destination.name,
+            "address": f"{destination.host}:{destination.port}",
+            "reason": reason,
+        }
+        try:
+            with self.home.db.write() as session, session.begin():
+                audit.record(
+                    session,
+                    actor=f"ae:{peer.principal.calling_ae}",
+                    action="dimse.move.failed",
+                    target=f"project:{peer.principal.project_key}",
+                    detail=detail,
+                )
+        except Exception:
+            log.exception("could not audit a failed C-MOVE")
 
     def on_get(self, event: Any) -> Iterator[Any]:
         peer, objects = self._objects(event)

@@ -170,6 +170,12 @@ class Modality(Base):
     ae_title: Mapped[str] = mapped_column(String(16))
     host: Mapped[str] = mapped_column(String(255))
     port: Mapped[int]
+    # C-MOVE to it over TLS, verified against tls_ca (else the system's CAs), presenting
+    # tls_cert/tls_key when given; the columns hold absolute paths, never key material
+    tls: Mapped[bool] = mapped_column(default=False)
+    tls_ca: Mapped[str | None] = mapped_column(String(1024))
+    tls_cert: Mapped[str | None] = mapped_column(String(1024))
+    tls_key: Mapped[str | None] = mapped_column(String(1024))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
