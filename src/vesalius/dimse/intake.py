@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 from pathlib import Path
+from typing import Protocol
 
 from vesalius.core.home import Home
 from vesalius.ingest.pipeline import process_batch, process_spooled
@@ -29,6 +30,17 @@ log = logging.getLogger("vesalius.dimse")
 BATCH = 50
 FIRST_RETRY = 2.0
 LAST_RETRY = 60.0
+
+
+class Intake(Protocol):
+    """What the C-STORE handler hands spooled entries to: a :class:`SpoolWorker` here or
+    an :class:`~vesalius.dimse.intake_process.IntakeProcess` (the same in a child)."""
+
+    def start(self) -> None: ...
+
+    def submit(self, entry: Path) -> None: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
 
 
 class SpoolWorker:

@@ -2,7 +2,10 @@
 
 ``serve`` builds a :class:`DimseServer` and the web app starts and stops it with its
 own lifespan, after the spool left by an earlier run has been drained, so the two
-never work on the same spool entries.
+never work on the same spool entries. What C-STORE spools is parsed, stored and indexed
+in a child process (:mod:`.intake_process`: the GIL would otherwise make every
+association wait for the intake), or in a thread when the settings could not be rebuilt
+in a child.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import logging
 import os
 import socket
 import ssl
-from pathlib import Path
 from typing import Any
 
 from pydicom.uid import (
@@ -44,7 +46,8 @@ from vesalius.core.errors import ConfigError
 from vesalius.core.home import Home
 from vesalius.dimse.admission import Admission
 from vesalius.dimse.find import FindService
-from vesalius.dimse.intake import SpoolWorker
+from vesalius.dimse.intake import Intake, SpoolWorker
+from vesalius.dimse.intake_process import IntakeProcess, settings_reproducible
 from vesalius.dimse.retrieve import OUTGOING_HANDLERS, RawSender, RetrieveService
 from vesalius.dimse.storage import StorageService
 from vesalius.ingest.spool import Spool
@@ -131,17 +134,6 @@ class ArchiveAE(AE):
         return assoc
 
 
-def tls_context(cert: Path, key: Path) -> ssl.SSLContext:
-    """A server-side TLS context (TLS 1.2 or newer) from PEM certificate and key files."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    try:
-        context.load_cert_chain(certfile=cert, keyfile=key)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"cannot load the DICOM TLS certificate or key: {exc}") from None
-    return context
-
-
 class DimseServer:
     """C-ECHO, C-STORE, C-FIND, C-MOVE and C-GET for all projects of one home."""
 
@@ -152,7 +144,7 @@ class DimseServer:
         host: str,
         port: int,
         ssl_context: ssl.SSLContext | None = None,
-        workers: int = 1,
+        intake: str = "process",
     ) -> None:
         self.home = home
         self.host = host
@@ -160,7 +152,11 @@ class DimseServer:
         self.ssl_context = ssl_context
         self.spool = Spool.for_home(home.settings)
         self.tmp_dir = home.settings.home / "tmp" / "dimse"
-        self.worker = SpoolWorker(home, self.spool, threads=workers)
+        self.worker: Intake
+        if intake == "process" and settings_reproducible(home.settings):
+            self.worker = IntakeProcess(home.settings)
+        else:  # the intake chain in a thread of this process (see .intake_process)
+            self.worker = SpoolWorker(home, self.spool)
         self.admission = Admission(home)
         self.sender = RawSender(home, self.tmp_dir)
         self.storage = StorageService(self.admission, self.spool, self.worker)

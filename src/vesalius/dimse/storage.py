@@ -25,7 +25,7 @@ from vesalius import __version__
 from vesalius.core.dicom.synthetic import ROOT
 from vesalius.core.errors import StorageError
 from vesalius.dimse.admission import Admission
-from vesalius.dimse.intake import SpoolWorker
+from vesalius.dimse.intake import Intake
 from vesalius.ingest.context import IntakeContext
 from vesalius.ingest.spool import Spool
 
@@ -55,7 +55,7 @@ def part10(
 
 
 class StorageService:
-    def __init__(self, admission: Admission, spool: Spool, worker: SpoolWorker) -> None:
+    def __init__(self, admission: Admission, spool: Spool, worker: Intake) -> None:
         self.admission = admission
         self.spool = spool
         self.worker = worker
