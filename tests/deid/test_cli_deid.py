@@ -112,7 +112,7 @@ def test_usage_errors(cli: Cli, corpus, tmp_path: Path) -> None:
     out = str(tmp_path / "out")
     loose = write_key(tmp_path / "loose", 0o640)
     result = cli("deid", "run", str(source), out, "--key-file", str(loose), expect=2)
-    assert "readable by others" in said(result)
+    assert "read by others" in said(result) and "chmod 600" in said(result)
     short = tmp_path / "short"
     short.write_text("tiny")
     short.chmod(0o600)

@@ -20,7 +20,6 @@ import binascii
 import contextlib
 import os
 import secrets
-import stat
 import threading
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vesalius.core.config import Settings
 from vesalius.core.errors import ConfigError, VesaliusError
+from vesalius.core.secret_files import require_owner_only
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -78,15 +78,8 @@ def key_path(settings: Settings) -> Path:
 
 def read_key_file(path: Path) -> bytes:
     """The master key in ``path``; refuses anything but a regular file of mode 0600 or 0400."""
+    require_owner_only(path, what="the vault key")
     try:
-        mode = path.stat().st_mode
-        if not stat.S_ISREG(mode):
-            raise ConfigError(f"{path}: the vault key must be a regular file")
-        if mode & 0o077:
-            raise ConfigError(
-                f"{path}: the vault key file may be read by others (mode "
-                f"{stat.S_IMODE(mode):04o}); run chmod 600 on it"
-            )
         text = path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the vault key ({type(exc).__name__})") from None

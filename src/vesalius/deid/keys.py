@@ -16,11 +16,11 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from vesalius.core.config import Settings
 from vesalius.core.errors import ConfigError, InvalidInput
+from vesalius.core.secret_files import require_owner_only
 from vesalius.deid.keyed import MIN_KEY_BYTES
 
 _KEY_NAME_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -29,14 +29,10 @@ _KEY_NAME_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 def read_key_file(path: Path) -> bytes:
     """The key in ``path``; refuses files readable by group or others."""
     try:
-        mode = path.stat().st_mode
-        if not stat.S_ISREG(mode):
-            raise InvalidInput(f"{path}: a key file must be a regular file")
-        if mode & 0o077:
-            raise InvalidInput(
-                f"{path}: key file is readable by others (mode {stat.S_IMODE(mode):04o}); "
-                "run chmod 600 on it"
-            )
+        require_owner_only(path, what="the key file")
+    except ConfigError as exc:  # a file the user named on the command line: bad input
+        raise InvalidInput(str(exc)) from None
+    try:
         key = path.read_bytes().strip()
     except OSError as exc:
         raise InvalidInput(f"{path}: cannot read key file ({type(exc).__name__})") from None

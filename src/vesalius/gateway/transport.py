@@ -27,6 +27,7 @@ from urllib.parse import quote
 import httpx
 
 from vesalius.core.errors import ConfigError, DeliveryError
+from vesalius.core.secret_files import require_owner_only
 
 REFERENCED_SOP_SEQUENCE = "00081199"
 FAILED_SOP_SEQUENCE = "00081198"
@@ -77,12 +78,8 @@ class StowTransport(Protocol):
 def read_token(path: Path) -> str:
     """The bearer token from a file only its owner can read (0600); refused otherwise,
     naming the path and never the content."""
+    require_owner_only(path, what="the token file")
     try:
-        mode = path.stat().st_mode
-        if mode & 0o077:
-            raise ConfigError(
-                f"{path}: a token file must be readable by its owner only (chmod 600 {path})"
-            )
         token = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the token file ({exc.strerror})") from None
