@@ -139,3 +139,37 @@ def test_a_batch_commits_together_and_a_bad_object_costs_nobody(home: Home, spoo
     with home.db.read() as session:
         assert len(session.scalars(select(Instance)).all()) == 3
         assert len(session.scalars(select(QuarantineItem)).all()) == 1
+
+
+def test_rows_made_for_an_object_that_failed_to_index_are_not_reused(
+    home: Home, spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first object of a new series fails inside its savepoint: the subject, study
+    and series it made are rolled back, and the next objects make them again."""
+    import io
+
+    import pydicom
+
+    from vesalius.core import events
+    from vesalius.core.model import Series, Study
+    from vesalius.ingest.pipeline import process_batch
+
+    data = objects(3, "r8")
+    failing = pydicom.dcmread(io.BytesIO(data[0])).SOPInstanceUID
+    publish = events.publish
+
+    def publish_or_fail(session, kind, payload, **kwargs):
+        if payload.get("sop_uid") == failing:
+            raise RuntimeError("index failure for one object")
+        return publish(session, kind, payload, **kwargs)
+
+    monkeypatch.setattr(events, "publish", publish_or_fail)
+    entries = [spool.write(d, CONTEXT) for d in data]
+    outcomes = process_batch(home.db, home.store, spool, entries)
+    assert outcomes == [Outcome.QUARANTINED, Outcome.STORED, Outcome.STORED]
+    with home.db.read() as session:
+        [series] = session.scalars(select(Series)).all()
+        [study] = session.scalars(select(Study)).all()
+        assert series.instance_count == 2 and study.instance_count == 2
+        assert study.series_count == 1
+        assert len(session.scalars(select(Instance)).all()) == 2

@@ -11,9 +11,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from vesalius.core import events
 from vesalius.core.dicom.parse import ParsedObject
@@ -21,15 +21,35 @@ from vesalius.core.model import Instance, InstanceVersion, Project, Series, Stud
 from vesalius.ingest.context import Outcome
 
 Row = TypeVar("Row", Subject, Study, Series)
+_ROWS = "vesalius.index.rows"  # session.info key of the rows _get_or_create remembers
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_rows(session: Session, transaction: SessionTransaction) -> None:
+    """Remembered rows last one transaction: another may have changed them since."""
+    if transaction.parent is None:
+        session.info.pop(_ROWS, None)
 
 
 def _get_or_create(
     session: Session, model: type[Row], match: dict[str, Any], values: dict[str, Any]
 ) -> tuple[Row, bool]:
-    """Find a row by its unique key or insert it; a concurrent insert wins gracefully."""
+    """Find a row by its unique key or insert it; a concurrent insert wins gracefully.
+
+    A batch indexes many objects of one subject, study and series in one session, so
+    rows found or made are remembered in ``session.info`` and their query is not run
+    again. A remembered row is used only while it is still in the session: one whose
+    savepoint was rolled back (an object quarantined mid-batch) is looked up afresh.
+    """
+    remembered: dict[tuple[Any, ...], Any] = session.info.setdefault(_ROWS, {})
+    key = (model, *sorted(match.items()))
+    row = remembered.get(key)
+    if row is not None and row in session:
+        return row, False
     query = select(model).filter_by(**match)
     row = session.scalar(query)
     if row is not None:
+        remembered[key] = row
         return row, False
     try:
         with session.begin_nested():
@@ -38,7 +58,9 @@ def _get_or_create(
     except IntegrityError:  # another node inserted the same key meanwhile
         row = session.scalar(query)
         assert row is not None
+        remembered[key] = row
         return row, False
+    remembered[key] = row
     return row, True
 
 

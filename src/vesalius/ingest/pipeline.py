@@ -9,8 +9,10 @@ both halves and the commit for a single object, as the network services use it.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy import exists, select
@@ -35,6 +37,8 @@ from vesalius.ingest.deidentify import (
 )
 from vesalius.ingest.index import index_object
 from vesalius.ingest.spool import Spool
+
+PREPARE_THREADS = 3  # objects of a batch parsed and stored at once (see prepare_all)
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,21 @@ def prepare(
         written=written,
         links=links,
     )
+
+
+def prepare_all(jobs: list[Callable[[], Prepared]], *, parallel: bool) -> list[Prepared]:
+    """Run the ``prepare`` of a batch, in a few threads when ``parallel``, in order.
+
+    Why threads although parsing holds the GIL: storing an object is mostly waiting
+    (hashing, writing, fsync of the file and its folder release the GIL), so while one
+    object's blob is made durable the next one is parsed, and concurrent fsyncs share
+    the file system's journal commits. On a 512 KB CT object that is about a quarter of
+    the intake's time.
+    """
+    if not parallel or len(jobs) < 2:
+        return [job() for job in jobs]
+    with ThreadPoolExecutor(PREPARE_THREADS, thread_name_prefix="vesalius-prepare") as pool:
+        return list(pool.map(lambda job: job(), jobs))
 
 
 def commit(
@@ -272,8 +291,9 @@ def process_batch_with_uids(
             key, _, rechecks = targets[route_key]
             if (rechecks or context.site) and key not in seals:
                 seals[key] = quarantine_seal(spool.settings, key)
-    prepared = [
-        prepare(
+    jobs = [
+        partial(
+            prepare,
             data,
             origin=f"{context.source}:{entry.stem}",
             store=store,
@@ -286,6 +306,8 @@ def process_batch_with_uids(
         )
         for entry, context, data in loaded
     ]
+    # De-identification assigns research IDs in arrival order: keep it sequential there.
+    prepared = prepare_all(jobs, parallel=all(spec is None for _, spec, _ in targets.values()))
     outcomes: list[tuple[Outcome, str, StoredUids | None]] = []
     with db.write() as session:
         try:
