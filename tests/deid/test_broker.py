@@ -75,3 +75,45 @@ def test_broker_lookup_allowed_for_brokers_refused_and_audited_otherwise(
     text = json.dumps(events, ensure_ascii=False).encode()
     for value in ("Müller", "Jürgen", "PID-778899", "19610412", "ACC5550101", study["original"]):
         assert not any(e in text for e in _encodings(value)), value
+
+
+def test_a_broker_limited_to_a_site_reveals_only_that_sites_subjects(
+    cli: Cli, settings: Settings, tmp_path: Path
+) -> None:
+    """``grant … broker --site A``: a subject of site B answers like an unknown one."""
+    from vesalius.core.model import Project, Site, Subject
+
+    corpus = build_corpus()
+    cli("init")
+    cli("project", "create", "dx", "--deid")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.dcm").write_bytes(corpus.objects["a-study1-ct0"])
+    cli("import", "-p", "dx", str(folder), "--json")
+    home = open_home(settings)
+    try:
+        with home.db.write() as session, session.begin():
+            project = session.scalar(select(Project).where(Project.key == "dx"))
+            assert project is not None
+            sites = {key: Site(project_id=project.id, key=key, name=key) for key in ("A", "B")}
+            session.add_all(sites.values())
+            session.flush()
+            subject = session.scalar(select(Subject).where(Subject.subject_id == "dx-0001"))
+            assert subject is not None
+            subject.site_id = sites["B"].id  # the subject's recorded site
+    finally:
+        home.close()
+    for name, site in (("ana", "A"), ("ben", "B")):
+        cli("user", "create", name)
+        cli("grant", name, "dx", "broker", "--site", site)
+
+    hidden = cli("broker", "lookup", "-p", "dx", "dx-0001", "--as", "ana", expect=1)
+    unknown = cli("broker", "lookup", "-p", "dx", "dx-0099", "--as", "ana", expect=1)
+    assert hidden.stderr.replace("dx-0001", "ID") == unknown.stderr.replace("dx-0099", "ID")
+    assert "Müller" not in hidden.stdout + hidden.stderr
+    record = json.loads(
+        cli("broker", "lookup", "-p", "dx", "dx-0001", "--as", "ben", "--json").stdout
+    )
+    assert record["patient_id"] == "PID-778899"
+    outcomes = [(actor, detail["outcome"]) for actor, detail in lookups(settings)]
+    assert outcomes == [("ana", "not-found"), ("ana", "not-found"), ("ben", "revealed")]

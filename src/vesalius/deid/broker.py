@@ -8,6 +8,11 @@ see. Every attempt is audited under the user (``actor``), with the project and t
 research ID and its outcome (``revealed``, ``refused``, ``not-found``), never with the
 values revealed. Refusals are recorded too, so the caller must commit the session
 before it reports the refusal (:func:`lookup` returns the outcome instead of raising).
+
+A broker whose read roles in the project are all limited to sites (``grant … broker
+--site A``) reveals only subjects attributed to those sites (the archive's one
+attribution rule, :mod:`vesalius.studies.attribution`); any other research ID answers
+``not-found``, exactly like an unknown one, so the limit does not tell which IDs exist.
 """
 
 from __future__ import annotations
@@ -19,12 +24,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from vesalius.core import audit
-from vesalius.core.auth.policy import roles_in
+from vesalius.core.auth.policy import roles_in, site_limits
 from vesalius.core.config import Settings
-from vesalius.core.model import Project, User
+from vesalius.core.model import Project, Subject, User
 from vesalius.core.sealing import MasterKey
 from vesalius.deid.keys import project_key
 from vesalius.deid.vault import Vault
+from vesalius.studies.attribution import subjects_at
 
 BROKER_ROLE = "broker"
 
@@ -62,6 +68,8 @@ def lookup(
         result = Lookup("refused", reason=f"this needs the {BROKER_ROLE!r} role in {project!r}")
     elif not row.deid_profile:
         result = Lookup("not-found", reason=f"project {project!r} does not de-identify")
+    elif not within_sites(session, user, row, research_id):
+        result = Lookup("not-found", reason=f"no research subject {research_id!r} in {project!r}")
     else:
         vault = Vault(
             project=row.key,
@@ -83,3 +91,16 @@ def lookup(
         detail=detail | {"outcome": result.outcome},
     )
     return result
+
+
+def within_sites(session: Session, user: User, project: Project, research_id: str) -> bool:
+    """True unless the user's roles limit them to sites the subject is not attributed to."""
+    sites = site_limits(session, user, [project.id]).get(project.id)
+    if sites is None:
+        return True
+    subject = session.scalar(
+        select(Subject.id).where(
+            Subject.project_id == project.id, Subject.subject_id == research_id
+        )
+    )
+    return subject is not None and subject in subjects_at(session, project=project, sites=sites)
