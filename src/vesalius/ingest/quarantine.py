@@ -16,10 +16,11 @@ often named after the patient).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, func, select
+from sqlalchemy import ForeignKey, String, Text, func, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from vesalius.core.model import Instance, Project
@@ -92,9 +93,20 @@ def add(
 
 
 def list_items(
-    session: Session, *, project_ids: list[int] | None = None, limit: int = 100, offset: int = 0
+    session: Session,
+    *,
+    project_ids: list[int] | None = None,
+    site_limits: Mapping[int, frozenset[str]] | None = None,
+    limit: int = 100,
+    offset: int = 0,
 ) -> tuple[list[QuarantineView], int]:
-    """Quarantined objects, newest first; ``project_ids=None`` means every project."""
+    """Quarantined objects, newest first; ``project_ids=None`` means every project.
+
+    ``site_limits`` (project id -> site codes) keeps, in those projects, only objects a
+    gateway of one of those sites delivered: an object refused at intake has no subject
+    yet, so the sender's site code is all that ties it to a site, and objects without
+    one stay with the project-wide roles.
+    """
     query = select(QuarantineItem, Project.key).outerjoin(
         Project, Project.id == QuarantineItem.project_id
     )
@@ -102,6 +114,14 @@ def list_items(
     if project_ids is not None:
         query = query.where(QuarantineItem.project_id.in_(project_ids))
         count = count.where(QuarantineItem.project_id.in_(project_ids))
+    for project_id, codes in (site_limits or {}).items():
+        keep = or_(
+            QuarantineItem.project_id.is_(None),
+            QuarantineItem.project_id != project_id,
+            QuarantineItem.site_code.in_(sorted(codes)),
+        )
+        query = query.where(keep)
+        count = count.where(keep)
     rows = session.execute(
         query.order_by(QuarantineItem.id.desc()).limit(limit).offset(offset)
     ).all()
