@@ -1,4 +1,5 @@
-"""A throwaway PKI for the DIMSE TLS tests: CAs that issue server and client certificates.
+"""A throwaway PKI for the TLS tests (DIMSE, gateway HTTPS): CAs that issue server and
+client certificates.
 
 Built with ``cryptography`` in the test's folder; keys are written with mode 0600 (the
 project refuses private keys that others may read).
