@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from tls_pki import Authority
 
 from vesalius.core.errors import ConfigError
 from vesalius.dimse import tls
+
+from tls_pki import Authority
 
 
 @contextmanager

@@ -21,13 +21,13 @@ import pytest
 from dimse_world import DCMTK_ENV, World, dataset_part, wait_until, world, write_study
 from pydicom.dataset import Dataset
 from sqlalchemy import select
-from tls_pki import Authority, Identity
 
 from vesalius.core.audit import AuditEvent
 from vesalius.core.config import load_settings
 from vesalius.core.home import open_home
 
 from conftest import free_port, require_tool
+from tls_pki import Authority, Identity
 
 PATIENT_ID, PATIENT_NAME = "TLSMOVE77", "Tlsmove^Patient"
 

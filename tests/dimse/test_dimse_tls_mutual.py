@@ -17,6 +17,7 @@ import pydicom
 import pytest
 from dimse_world import World, world, write_study
 from pydicom.dataset import Dataset
+
 from tls_pki import Authority, Identity
 
 
