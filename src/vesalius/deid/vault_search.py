@@ -108,7 +108,9 @@ def _alternation(tokens: dict[str, set[str]], word: bool) -> re.Pattern[str] | N
     return re.compile(rf"(?<![A-Za-z0-9])(?:{body})(?![A-Za-z0-9])", re.IGNORECASE)
 
 
-def _encodings(value: str) -> set[bytes]:
+def encodings(value: str) -> set[bytes]:
+    """The byte forms a value may take in a file: as written, upper and lower case, in
+    Latin-1 and UTF-8 (what raw-byte searches look for)."""
     found = set()
     for variant in {value, value.upper(), value.lower()}:
         for codec in ("latin-1", "utf-8"):
@@ -158,7 +160,7 @@ class VaultMatcher:
         self._raw: dict[bytes, tuple[str, set[str]]] = {}
         for value, kinds in raw.items():
             if len(value) >= _MIN_RAW:
-                for encoded in _encodings(value):
+                for encoded in encodings(value):
                     self._raw[encoded] = (value.casefold(), kinds)
         body = b"|".join(re.escape(e) for e in sorted(self._raw, key=lambda e: (-len(e), e)))
         self._raw_pattern = re.compile(body) if body else None

@@ -57,7 +57,7 @@ from vesalius.deid.private import SafePrivate, Step, private_step
 from vesalius.deid.profile import OPTION_CODES, Option
 from vesalius.deid.rules import choose, rule_table
 from vesalius.deid.text import KnownIdentifiers, identifier_spans
-from vesalius.deid.vault_search import VaultMatcher, in_dataset
+from vesalius.deid.vault_search import VaultMatcher, encodings, in_dataset
 
 DEFAULT_PSEUDONYM = r"S-[0-9A-F]{12}"
 """The research-ID form of ``Pseudonyms.subject_id`` (standalone runs)."""
@@ -230,17 +230,6 @@ def _tag(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
 
 
-def _encodings(value: str) -> set[bytes]:
-    found = set()
-    for variant in {value, value.upper(), value.lower()}:
-        for codec in ("latin-1", "utf-8"):
-            try:
-                found.add(variant.encode(codec))
-            except UnicodeEncodeError:
-                continue
-    return found
-
-
 def declared_options(ds: Dataset) -> frozenset[Option]:
     """The options an object says it was de-identified with (always the basic profile)."""
     options = {Option.BASIC}
@@ -315,7 +304,7 @@ class Verifier:
         ds = read_dataset(data)
         findings = self.verify_dataset(ds, file)
         for value in self._raw:
-            for encoded in _encodings(value):
+            for encoded in encodings(value):
                 offset = data.find(encoded)
                 if offset >= 0:
                     findings.append(
